@@ -1,0 +1,31 @@
+# One entry point for people and CI. `make run` and `make test` are the README's two commands.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+LINE   ?= line-A02
+ARGS   ?=
+
+.PHONY: run test check lint bench clean
+
+$(BIN)/twin: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/twin  ## set up and run the main job: the line against the embedded MES (short by default)
+	$(BIN)/twin run $(LINE) $(ARGS)
+
+test: $(BIN)/twin  ## set up and run the whole gate: lint, then every test
+	$(BIN)/ruff check twin tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/twin
+	$(BIN)/ruff check twin tests benchmarks
+	$(BIN)/ruff format --check twin tests benchmarks
+
+bench: $(BIN)/twin  ## every benchmark, printing its figures
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

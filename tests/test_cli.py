@@ -1,0 +1,101 @@
+"""The CLI end to end through click's CliRunner, via the same entry point users run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from twin.cli import cli, main
+
+
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run through ``main`` (the one error boundary) and return exit code and all output."""
+    monkeypatch.setattr("sys.argv", ["twin", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+        raise SystemExit(0)
+    out = capsys.readouterr()
+    return int(info.value.code or 0), out.out + out.err
+
+
+def test_profiles_list_shows_all_sections() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "60 operations" in result.output
+    for name in ("OperatorLogin", "GetSfcInfo", "BoundOutbound", "SendInterLock", "SendBatchSfc"):
+        assert name in result.output
+
+
+def test_profiles_show_prints_fields_with_chinese_names() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "show", "2.3"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "StateCode" in result.output and "状态代码" in result.output and "DownReason" in result.output
+
+
+def test_profiles_show_by_path_with_two_operations() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "show", "/EquipmentService/api/v1/Outbound"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "2.28" in result.output and "2.50" in result.output
+
+
+def test_profiles_validate_ok_and_bad(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    good = tmp_path / "hb.json"
+    good.write_text(
+        json.dumps({"EquipmentCode": "E", "ResourceCode": "R", "LocalTime": "2026-11-23T00:00:00Z", "IsOnline": True})
+    )
+    code, out = run(["profiles", "validate", str(good), "-o", "Heartbeat"], monkeypatch, capsys)
+    assert code == 0 and "valid" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({"equipmentCode": "E", "resourceCode": "R", "localTime": "2026-11-23T00:00:00Z", "isOnline": "yes"})
+    )
+    code, out = run(["profiles", "validate", str(bad), "-o", "2.2"], monkeypatch, capsys)
+    assert code == 1
+    assert out.strip() == 'error: Heartbeat: isOnline: expected boolean, got "yes"'
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["profiles", "show", "NoSuchOp"], "no operation 'NoSuchOp'"),
+        (["profiles", "validate", "/nonexistent.json", "-o", "Heartbeat"], "cannot read /nonexistent.json"),
+        (["lines", "show", "nope"], "no line 'nope'"),
+        (["profiles", "list", "--profile", "nope"], "no profile 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, needle, monkeypatch, capsys) -> None:
+    code, out = run(args, monkeypatch, capsys)
+    assert code == 2
+    assert needle in out and "Traceback" not in out and len(out.strip().splitlines()) == 1
+
+
+def test_invalid_json_is_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    f = tmp_path / "x.json"
+    f.write_text("{not json")
+    code, out = run(["profiles", "validate", str(f), "-o", "Heartbeat"], monkeypatch, capsys)
+    assert code == 2 and out.startswith(f"error: {f} is not valid JSON")
+
+
+def test_contradictions_lists_choices_as_json() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "contradictions", "--json"])
+    rows = json.loads(result.output)
+    assert len(rows) >= 50
+    assert all(r.get("choice") and r.get("why") for r in rows)
+    one = CliRunner().invoke(cli, ["profiles", "contradictions", "2.23"], terminal_width=200)
+    assert "response-shape" in one.output
+
+
+def test_run_line_a02_lists_stations_and_interfaces() -> None:
+    result = CliRunner().invoke(cli, ["run", "line-A02"], terminal_width=220)
+    assert result.exit_code == 0, result.output
+    assert "winding" in result.output and "CollingPolar" in result.output
+    assert "58 of the profile's 58 MES interfaces are called" in result.output
+
+
+def test_lines_validate_and_list() -> None:
+    assert CliRunner().invoke(cli, ["lines", "validate", "lines/line-A02.yaml"]).exit_code == 0
+    listing = CliRunner().invoke(cli, ["lines", "list"])
+    assert "line-A02" in listing.output

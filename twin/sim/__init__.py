@@ -1,0 +1,1 @@
+"""The SimPy runtime: line files, clock, equipment and the line builder."""

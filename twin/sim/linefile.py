@@ -1,0 +1,188 @@
+"""Line files: load, check against ``lines/schema/line.schema.yaml`` and the profile, report mistakes.
+
+A mistake names the file, the line in it, the key path and what was expected, e.g.
+``lines/x.yaml:14: stations[2].count: expected integer, got "four"``. Positions come from the YAML node
+tree (``yaml.compose``), so they point at the offending value itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from twin.errors import LineFileError, UnknownOperation
+from twin.profile import Profile, load_profile
+
+DEFAULT_PERIODS = {
+    "heartbeat_s": 10.0,
+    "process_params_s": 60.0,
+    "tool_life_s": 43200.0,
+    "time_sync_s": 86400.0,
+    "standby_after_s": 60.0,
+    "down_reason_after_s": 180.0,
+    "long_stop_s": 180.0,
+}
+
+
+def line_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent.parent
+    dirs = [Path.cwd() / "lines"]
+    if env := os.environ.get("TWIN_LINES"):
+        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
+    dirs += [here.parent / "lines", here / "_data" / "lines"]
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and all(d.resolve() != o.resolve() for o in out):
+            out.append(d)
+    return out
+
+
+def available_lines() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in line_dirs():
+        for path in sorted(d.glob("*.yaml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def find_line(ref: str | Path) -> Path:
+    path = Path(ref)
+    if path.is_file():
+        return path
+    found = available_lines()
+    if str(ref) in found:
+        return found[str(ref)]
+    names = ", ".join(sorted(found)) or "none"
+    raise LineFileError(f"no line {str(ref)!r}: not a file, and not one of the known lines ({names})")
+
+
+def _schema() -> dict[str, Any]:
+    for d in line_dirs():
+        candidate = d / "schema" / "line.schema.yaml"
+        if candidate.is_file():
+            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
+    raise LineFileError("the line-file schema lines/schema/line.schema.yaml is missing from this installation")
+
+
+def _node_at(node: yaml.Node | None, path: list[str | int]) -> yaml.Node | None:
+    """The YAML node at a key path, or the deepest one that exists."""
+    for step in path:
+        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+            nxt = node.value[step]
+        else:
+            nxt = None
+        if nxt is None:
+            return node
+        node = nxt
+    return node
+
+
+def _key_path(path: list[str | int]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "(top)"
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    id: str
+    process: str
+    count: int
+    code: str
+    interfaces: tuple[str, ...]
+    name_cn: str = ""
+    segment: str = ""
+    rate_ppm: float | None = None
+    cycle_s: float | None = None
+    unit: str = ""
+    note: str = ""
+
+    def equipment_codes(self) -> list[str]:
+        return [f"{self.code}-{i:02d}" for i in range(1, self.count + 1)]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    name: str
+    title: str
+    profile_ref: str
+    stations: tuple[Station, ...]
+    common_interfaces: tuple[str, ...]
+    periods: dict[str, float] = field(default_factory=dict)
+    figures_note: str = ""
+    source: Path | None = None
+
+    def station_interfaces(self, station: Station) -> list[str]:
+        seen: dict[str, None] = dict.fromkeys(self.common_interfaces)
+        seen.update(dict.fromkeys(station.interfaces))
+        return list(seen)
+
+    def equipment_count(self) -> int:
+        return sum(s.count for s in self.stations)
+
+
+def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line, Profile]:
+    """Load a line file by name or path, check it, and load (or check against) its profile."""
+    path = find_line(ref)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LineFileError(f"cannot read line file {path}: {exc.strerror or exc}") from exc
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise LineFileError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+
+    def fail(key_path: list[str | int], message: str) -> LineFileError:
+        node = _node_at(root, key_path)
+        line_no = node.start_mark.line + 1 if node is not None else 1
+        return LineFileError(f"{path}:{line_no}: {_key_path(key_path)}: {message}")
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise fail(list(err.absolute_path), err.message + more)
+
+    prof = profile or load_profile(data["profile"])
+    stations = []
+    seen_ids: set[str] = set()
+    for i, raw in enumerate(data["stations"]):
+        if raw["id"] in seen_ids:
+            raise fail(["stations", i, "id"], f"station id {raw['id']!r} is used twice")
+        seen_ids.add(raw["id"])
+        for j, name in enumerate(raw["interfaces"]):
+            _check_operation(prof, name, lambda m, j=j, i=i: fail(["stations", i, "interfaces", j], m))
+        stations.append(Station(**{**raw, "interfaces": tuple(raw["interfaces"])}))
+    for j, name in enumerate(data.get("common_interfaces") or ()):
+        _check_operation(prof, name, lambda m, j=j: fail(["common_interfaces", j], m))
+    line = Line(
+        name=data["line"],
+        title=data["title"],
+        profile_ref=data["profile"],
+        stations=tuple(stations),
+        common_interfaces=tuple(data.get("common_interfaces") or ()),
+        periods={**DEFAULT_PERIODS, **(data.get("periods") or {})},
+        figures_note=data.get("figures_note", ""),
+        source=path,
+    )
+    return line, prof
+
+
+def _check_operation(profile: Profile, name: str, fail: Any) -> None:
+    try:
+        profile.operation(name)
+    except UnknownOperation as exc:
+        raise fail(str(exc)) from None
