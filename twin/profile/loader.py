@@ -8,13 +8,13 @@ time, so every later look-up is a plain dict access.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from twin.datadirs import named_files, search_dirs
 from twin.errors import ProfileError
 from twin.profile.casing import CASINGS, Casing
 from twin.profile.model import Operation, Profile
@@ -25,28 +25,12 @@ _MAX_REF_DEPTH = 64
 
 
 def profile_dirs() -> list[Path]:
-    """Where profiles are looked up by name, first match wins."""
-    here = Path(__file__).resolve().parent.parent  # the twin package
-    dirs = [Path.cwd() / "profiles"]
-    if env := os.environ.get("TWIN_PROFILES"):
-        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs += [here.parent / "profiles", here / "_data" / "profiles"]
-    unique: list[Path] = []
-    for d in dirs:
-        if d.is_dir() and d.resolve() not in [u.resolve() for u in unique]:
-            unique.append(d)
-    return unique
+    """Where profiles are looked up by name, first match wins (see ``twin.datadirs``)."""
+    return search_dirs("profiles")
 
 
 def available_profiles() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for d in profile_dirs():
-        for path in sorted(d.iterdir()):
-            for suffix in PROFILE_SUFFIXES:
-                if path.name.endswith(suffix) and not path.name.startswith("."):
-                    found.setdefault(path.name[: -len(suffix)], path)
-                    break
-    return found
+    return named_files("profiles", PROFILE_SUFFIXES)
 
 
 def find_profile(ref: str | Path) -> Path:

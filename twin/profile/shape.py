@@ -59,8 +59,8 @@ def shape_of(schema: dict[str, Any] | None, casing: Casing) -> Shape | None:
     return shape
 
 
-def normalise(value: Any, shape: Shape | None) -> Any:
-    """The payload with every known key renamed to its canonical name (unknown keys kept as sent)."""
+def _rename(value: Any, shape: Shape | None, wire: bool) -> Any:
+    """Walk a payload with its shape, renaming every known key (unknown keys are kept as sent)."""
     if shape is None:
         return value
     if isinstance(value, dict):
@@ -71,32 +71,22 @@ def normalise(value: Any, shape: Shape | None) -> Any:
             if f is None:
                 out[key] = sub
             else:
-                out[f.name] = normalise(sub, f.shape) if f.shape is not None else sub
+                out[f.wire if wire else f.name] = _rename(sub, f.shape, wire) if f.shape is not None else sub
         return out
     if isinstance(value, list) and shape.items is not None:
         items = shape.items
-        return [normalise(v, items) for v in value]
+        return [_rename(v, items, wire) for v in value]
     return value
+
+
+def normalise(value: Any, shape: Shape | None) -> Any:
+    """The payload with every known key renamed to its canonical name (as received, any casing)."""
+    return _rename(value, shape, wire=False)
 
 
 def encode(value: Any, shape: Shape | None) -> Any:
-    """The payload with every known key spelt in the wire casing."""
-    if shape is None:
-        return value
-    if isinstance(value, dict):
-        out = {}
-        fields = shape.fields
-        for key, sub in value.items():
-            f = fields.get(key.lower()) if isinstance(key, str) else None
-            if f is None:
-                out[key] = sub
-            else:
-                out[f.wire] = encode(sub, f.shape) if f.shape is not None else sub
-        return out
-    if isinstance(value, list) and shape.items is not None:
-        items = shape.items
-        return [encode(v, items) for v in value]
-    return value
+    """The payload with every known key spelt in the wire casing (to send)."""
+    return _rename(value, shape, wire=True)
 
 
 def sent_path(payload: Any, canonical_path: list[str | int], shape: Shape | None) -> str:
