@@ -1,0 +1,144 @@
+"""The MES client on the hot path: aiohttp with pooled keep-alive connections and orjson.
+
+Measured on this machine's loopback, aiohttp sustains ~5,000-6,000 req/s at 16-64 requests in flight
+where httpx manages a few hundred (DESIGN.md decision 3), so every virtual equipment shares one
+``MesClient``. A call never raises for a transport failure: it returns a ``Reply`` whose ``error`` says
+what happened (``timeout``, ``refused``, ...), because what to do about it (go offline, queue, retry) is
+the equipment's decision, not the transport's. Every call is recorded as an ``Exchange``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from twin.metrics.exchange import NO_ANSWER, Exchange
+from twin.profile import Operation
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(slots=True)
+class Reply:
+    """The answer to one call, with the envelope read case-insensitively (``code``/``Code`` ...)."""
+
+    status: int
+    code: Any
+    msg: str
+    data: Any
+    ok: bool
+    error: str
+    exchange: Exchange
+
+
+def _envelope(op: Operation, raw: bytes) -> tuple[Any, str, Any, str]:
+    """code, msg, data, parse error; the body is read in either casing and either documented shape."""
+    if not raw:
+        return None, "", None, ""
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None, "", None, f"bad json: {exc}"
+    if not isinstance(payload, dict):
+        return None, "", payload, "answer is not a JSON object"
+    body = op.normalise(payload, "200")
+    lowered = {k.lower(): v for k, v in body.items()} if "code" not in body else body
+    return lowered.get("code"), str(lowered.get("msg") or ""), lowered.get("data"), ""
+
+
+class MesClient:
+    """One pooled client for every virtual equipment talking to one MES."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        record: Callable[[Exchange, bool], None] | None = None,
+        timeout_s: float = 5.0,
+        connections: int = 64,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.connections = connections
+        self._record = record
+        self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, str] = {}
+
+    async def __aenter__(self) -> MesClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=60, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s), auto_decompress=True
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def url(self, op: Operation) -> str:
+        url = self._urls.get(op.operation_id)
+        if url is None:
+            url = self._urls[op.operation_id] = self.base_url + op.path
+        return url
+
+    async def call(
+        self,
+        op: Operation,
+        body: Mapping[str, Any],
+        *,
+        equipment: str,
+        token: str | None = None,
+        intended_virtual_s: float = 0.0,
+        intended_wall: float | None = None,
+    ) -> Reply:
+        """POST one request built from the profile; never raises for network trouble."""
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        data = orjson.dumps(body)
+        headers = {**JSON_HEADERS, "Authorization": token} if token else JSON_HEADERS
+        sent = time.time()
+        status, raw, error = NO_ANSWER, b"", ""
+        try:
+            async with self._session.post(self.url(op), data=data, headers=headers) as resp:
+                status = resp.status
+                raw = await resp.read()
+        except TimeoutError:
+            error = "timeout"
+        except aiohttp.ClientConnectorError:
+            error = "refused"
+        except aiohttp.ClientError as exc:
+            error = type(exc).__name__
+        answered = time.time()
+        code, msg, payload, parse_error = _envelope(op, raw) if status else (None, "", None, "")
+        error = error or parse_error
+        ok = status == 200 and not error and code in op.success_codes
+        ex = Exchange(
+            op.operation_id,
+            equipment,
+            intended_virtual_s,
+            sent if intended_wall is None else intended_wall,
+            sent,
+            answered,
+            status,
+            code if isinstance(code, int) else None,
+            len(data),
+            len(raw),
+            error,
+        )
+        if self._record is not None:
+            self._record(ex, ok)
+        return Reply(status, code, msg, payload, ok, error, ex)
