@@ -100,7 +100,7 @@ def _fields_table(title: str, schema: dict[str, Any] | None) -> Table:
                     type_of(sub),
                     "yes" if name in required else "",
                     sub.get("x-name-cn", ""),
-                    "; ".join(p for p in (meaning, allowed) if p),
+                    " ".join(p for p in (meaning, f"Allowed: {allowed}." if allowed else "") if p),
                 )
                 items = sub.get("items") if sub.get("type") == "array" or "items" in sub else None
                 if isinstance(items, dict) and items.get("properties") and depth < 6:
