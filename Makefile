@@ -24,8 +24,11 @@ lint: $(BIN)/twin
 	$(BIN)/ruff check twin tests benchmarks
 	$(BIN)/ruff format --check twin tests benchmarks
 
-bench: $(BIN)/twin  ## every benchmark, printing its figures
-	$(BIN)/python -m benchmarks
+bench: $(BIN)/twin  ## every benchmark, printing its figures (installs nginx, wrk and Locust if missing)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx-light)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import orjson
 
 from twin.metrics.exchange import NO_ANSWER, Exchange
 from twin.profile import Operation
+from twin.transport.pool import HttpError, HttpPool
 
-JSON_HEADERS = {"Content-Type": "application/json"}
+JSON_HEADER = b"Content-Type: application/json\r\n"
 
 
 @dataclass(slots=True)
@@ -66,8 +66,8 @@ class MesClient:
         self.timeout_s = timeout_s
         self.connections = connections
         self._record = record
-        self._session: aiohttp.ClientSession | None = None
-        self._urls: dict[str, str] = {}
+        self._pool: HttpPool | None = None
+        self._auth: dict[str, bytes] = {}
 
     async def __aenter__(self) -> MesClient:
         await self.start()
@@ -77,22 +77,23 @@ class MesClient:
         await self.close()
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self.connections, keepalive_timeout=60, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s), auto_decompress=True
-            )
+        if self._pool is None:
+            self._pool = HttpPool(self.base_url, size=self.connections, timeout_s=self.timeout_s)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
-    def url(self, op: Operation) -> str:
-        url = self._urls.get(op.operation_id)
-        if url is None:
-            url = self._urls[op.operation_id] = self.base_url + op.path
-        return url
+    def _headers(self, token: str | None) -> bytes:
+        if not token:
+            return JSON_HEADER
+        headers = self._auth.get(token)
+        if headers is None:
+            if len(self._auth) > 10_000:  # tokens change on re-login; keep the cache bounded
+                self._auth.clear()
+            headers = self._auth[token] = JSON_HEADER + b"Authorization: " + token.encode("latin-1") + b"\r\n"
+        return headers
 
     async def call(
         self,
@@ -105,23 +106,16 @@ class MesClient:
         intended_wall: float | None = None,
     ) -> Reply:
         """POST one request built from the profile; never raises for network trouble."""
-        if self._session is None:
+        if self._pool is None:
             await self.start()
-        assert self._session is not None
+        assert self._pool is not None
         data = orjson.dumps(body)
-        headers = {**JSON_HEADERS, "Authorization": token} if token else JSON_HEADERS
         sent = time.time()
         status, raw, error = NO_ANSWER, b"", ""
         try:
-            async with self._session.post(self.url(op), data=data, headers=headers) as resp:
-                status = resp.status
-                raw = await resp.read()
-        except TimeoutError:
-            error = "timeout"
-        except aiohttp.ClientConnectorError:
-            error = "refused"
-        except aiohttp.ClientError as exc:
-            error = type(exc).__name__
+            status, raw = await self._pool.post(op.path, data, self._headers(token))
+        except HttpError as exc:
+            error = exc.kind
         answered = time.time()
         code, msg, payload, parse_error = _envelope(op, raw) if status else (None, "", None, "")
         error = error or parse_error

@@ -1,0 +1,84 @@
+"""The hot-path pool against a real aiohttp server: reuse, close, chunked bodies, limits, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from twin.transport.pool import HttpError, HttpPool
+
+
+@pytest.fixture
+async def server():
+    peers: list[int] = []
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername")[1])
+        body = await request.read()
+        if request.path == "/close":
+            return web.Response(body=body, headers={"Connection": "close"})
+        if request.path == "/chunked":
+            resp = web.StreamResponse()
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for part in (b"ab", b"cd", body):
+                await resp.write(part)
+            await resp.write_eof()
+            return resp
+        if request.path == "/slow":
+            await asyncio.sleep(0.5)
+        return web.Response(body=body, status=201 if request.path == "/created" else 200)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", peers
+    await runner.cleanup()
+
+
+async def test_keep_alive_reuses_one_connection(server) -> None:
+    url, peers = server
+    pool = HttpPool(url, size=4)
+    for i in range(5):
+        assert await pool.post("/created", b"x%d" % i) == (201, b"x%d" % i)
+    await pool.close()
+    assert len(set(peers)) == 1
+
+
+async def test_connection_close_and_chunked_answers(server) -> None:
+    url, peers = server
+    pool = HttpPool(url, size=2)
+    assert await pool.post("/close", b"1") == (200, b"1")
+    assert await pool.post("/chunked", b"ef") == (200, b"abcdef")
+    await pool.close()
+    assert len(set(peers)) == 2  # the closed connection was not reused
+
+
+async def test_pool_never_opens_more_than_its_size(server) -> None:
+    url, peers = server
+    pool = HttpPool(url, size=3)
+    answers = await asyncio.gather(*(pool.post("/x", b"%d" % i) for i in range(30)))
+    await pool.close()
+    assert sorted(b for _, b in answers) == sorted(b"%d" % i for i in range(30))
+    assert len(set(peers)) <= 3
+
+
+async def test_timeout_discards_the_connection(server) -> None:
+    url, _ = server
+    pool = HttpPool(url, size=1, timeout_s=0.1)
+    with pytest.raises(HttpError) as info:
+        await pool.post("/slow", b"")
+    assert info.value.kind == "timeout"
+    assert await pool.post("/x", b"next") == (200, b"next")  # a fresh connection, not the late answer
+    await pool.close()
+
+
+def test_only_plain_http_is_accepted() -> None:
+    with pytest.raises(ValueError, match="plain http"):
+        HttpPool("https://mes.example")

@@ -1,0 +1,180 @@
+"""A keep-alive HTTP/1.1 connection pool for the hot path: one request per connection at a time.
+
+Why not aiohttp's client here: on this machine's loopback it tops out near 5,600 req/s against nginx,
+no faster than Locust, while the twin must emit profile-built, recorded traffic at 1.5x Locust with the
+whole model running (``benchmarks/bench_transport.py``). Its per-request cost is in features the twin does
+not use on this path (cookies, redirects, middlewares, multipart, per-request timeouts as tasks). No
+maintained library offers a bare pooled HTTP/1.1 client for asyncio, so this module hand-writes the pool
+and the request line; parsing responses is left to ``httptools`` (the parser uvicorn uses). aiohttp
+remains the client everywhere speed does not matter and the server everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from urllib.parse import urlsplit
+
+import httptools
+
+
+class HttpError(Exception):
+    """A request got no usable HTTP answer; ``kind`` is timeout, refused, reset or bad-http."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+class _Connection(asyncio.Protocol):
+    __slots__ = ("_body", "_parser", "_waiter", "closed", "keep_alive", "transport")
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._body: list[bytes] = []
+        self.closed = False
+        self.keep_alive = True
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(HttpError("bad-http", str(exc)))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(HttpError("reset", str(exc) if exc else "connection closed by the server"))
+
+    # -- httptools callbacks -----------------------------------------------------------------------
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self._parser.should_keep_alive()
+        waiter, self._waiter = self._waiter, None
+        body, self._body = b"".join(self._body), []
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self._parser.get_status_code(), body))
+
+    # -- use ----------------------------------------------------------------------------------------
+    def send(self, raw: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+        self._waiter = waiter
+        assert self.transport is not None
+        self.transport.write(raw)
+
+    def _fail(self, exc: HttpError) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class HttpPool:
+    """Up to ``size`` keep-alive connections to one origin; ``post`` waits for a free one."""
+
+    def __init__(self, base_url: str, *, size: int = 64, timeout_s: float = 5.0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"the hot-path client speaks plain http://host:port, got {base_url!r}")
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.prefix = parts.path.rstrip("/")
+        self.size = size
+        self.timeout_s = timeout_s
+        self._host_header = f"Host: {parts.netloc}\r\n".encode()
+        self._idle: deque[_Connection] = deque()
+        self._open = 0
+        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+
+    async def _acquire(self) -> _Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._open -= 1
+        if self._open >= self.size:
+            fut: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            conn = await fut
+            if conn is not None:
+                return conn
+        self._open += 1
+        try:
+            loop = asyncio.get_running_loop()
+            _, conn = await asyncio.wait_for(loop.create_connection(_Connection, self.host, self.port), self.timeout_s)
+        except (OSError, TimeoutError) as exc:
+            self._open -= 1
+            self._wake(None)
+            kind = "timeout" if isinstance(exc, TimeoutError) else "refused"
+            raise HttpError(kind, str(exc)) from None
+        return conn
+
+    def _wake(self, conn: _Connection | None) -> bool:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(conn)
+                return True
+        return False
+
+    def _release(self, conn: _Connection) -> None:
+        if conn.closed or not conn.keep_alive:
+            conn.close()
+            self._open -= 1
+            self._wake(None)  # a waiter may now open a connection of its own
+        elif not self._wake(conn):
+            self._idle.append(conn)
+
+    async def post(self, path: str, body: bytes, headers: bytes = b"") -> tuple[int, bytes]:
+        """POST and return (status, body). ``headers`` are complete ``Name: value\\r\\n`` lines."""
+        conn = await self._acquire()
+        raw = b"".join(
+            (
+                b"POST ",
+                (self.prefix + path).encode(),
+                b" HTTP/1.1\r\n",
+                self._host_header,
+                headers,
+                b"Content-Length: ",
+                str(len(body)).encode(),
+                b"\r\n\r\n",
+                body,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+        timer = loop.call_later(self.timeout_s, _expire, waiter)
+        conn.send(raw, waiter)
+        try:
+            return await waiter
+        except HttpError:
+            conn.close()
+            raise
+        finally:
+            timer.cancel()
+            self._release(conn)
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.cancel()
+        self._open = 0
+
+
+def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+    if not waiter.done():
+        waiter.set_exception(HttpError("timeout"))
