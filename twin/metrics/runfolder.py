@@ -1,0 +1,93 @@
+"""The run folder: ``reports/<line>/<timestamp>/``, readable whenever the run stops.
+
+``settings.json`` is written when the run starts; the exchange log streams as the run goes;
+``histograms.json`` (HDR, exact and mergeable) and ``summary.json`` are rewritten every ``checkpoint_s``
+seconds and at the end, each atomically (temp file + rename). So a run killed at any point leaves a folder
+whose files are all complete and consistent up to the last checkpoint; ``summary.json`` says whether the
+run ``finished``, was ``interrupted`` (Ctrl-C) or is ``running`` (the process died).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from twin.metrics.exchange import Exchange
+from twin.metrics.histograms import LatencyBook
+from twin.metrics.log import ExchangeLog
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    os.replace(tmp, path)
+
+
+def new_run_dir(root: Path, line: str, *, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    path = root / line / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / line / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+class RunFolder:
+    """Everything a run writes, in one place."""
+
+    def __init__(
+        self,
+        path: Path,
+        settings: dict[str, Any],
+        *,
+        checkpoint_s: float = 10.0,
+    ) -> None:
+        self.path = path
+        self.settings = settings
+        self.checkpoint_s = checkpoint_s
+        self.book = LatencyBook()
+        self.log = ExchangeLog(path / "exchanges.csv.gz")
+        self.started_wall = time.time()
+        self.extra: dict[str, Any] = {}
+        self.state = "running"
+        self._last_checkpoint = time.monotonic()
+        write_json(path / "settings.json", settings)
+        self.checkpoint()
+
+    def record(self, ex: Exchange, ok: bool) -> None:
+        self.book.record(ex, success=ok)
+        self.log.append(ex)
+        if time.monotonic() - self._last_checkpoint >= self.checkpoint_s:
+            self.checkpoint()
+
+    def summary(self) -> dict[str, Any]:
+        duration = max(time.time() - self.started_wall, 1e-9)
+        return {
+            "state": self.state,
+            "started": datetime.fromtimestamp(self.started_wall, UTC).isoformat(),
+            "wall_s": duration,
+            "exchanges_logged": self.log.rows_written,
+            **self.book.summary(duration),
+            **self.extra,
+        }
+
+    def checkpoint(self) -> None:
+        self.log.flush()
+        write_json(self.path / "histograms.json", self.book.encode())
+        write_json(self.path / "summary.json", self.summary())
+        self._last_checkpoint = time.monotonic()
+
+    def finish(self, state: str = "finished") -> dict[str, Any]:
+        self.state = state
+        self.log.flush()
+        self.checkpoint()
+        self.log.close()
+        return self.summary()
