@@ -112,3 +112,12 @@ def test_a_plain_aspnet_style_swagger_json_loads(tmp_path: Path) -> None:
     op = prof.operation("Heartbeat")  # no operationId: named after the path
     assert op.check_request({"EquipmentCode": None, "IsOnline": True})[1] == []
     assert [str(i) for i in op.check_request({"isOnline": "yes"})[1]] == ['isOnline: expected boolean, got "yes"']
+
+
+def test_casing_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWIN_CASING", "PascalCase")
+    prof = load_profile(Path(__file__).parent.parent / "data" / "tiny.openapi.yaml")
+    assert prof.build_request("Plain", {"sfc": "C1"}) == {"Sfc": "C1"}
+    monkeypatch.setenv("TWIN_CASING", "kebab")
+    with pytest.raises(ProfileError, match="casing must be one of camelCase, PascalCase, got 'kebab'"):
+        load_profile(Path(__file__).parent.parent / "data" / "tiny.openapi.yaml")

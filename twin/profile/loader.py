@@ -8,6 +8,7 @@ time, so every later look-up is a plain dict access.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,11 @@ def _operations(doc: dict[str, Any], casing: Casing) -> Iterable[Operation]:
 
 
 def load_profile(ref: str | Path, *, casing: Casing | None = None) -> Profile:
-    """Load a profile by file path or by name (``qingke-mes-v1``)."""
+    """Load a profile by file path or by name (``qingke-mes-v1``).
+
+    The casing sent on the wire is, by precedence: ``casing``, ``$TWIN_CASING``, the profile's
+    ``x-casing``, camelCase.
+    """
     path = find_profile(ref)
     raw = read_document(path)
     version = str(raw.get("openapi", ""))
@@ -165,7 +170,7 @@ def load_profile(ref: str | Path, *, casing: Casing | None = None) -> Profile:
         found = f"swagger {raw['swagger']}" if "swagger" in raw else (f"openapi {version}" if version else "none")
         raise ProfileError(f"profile {path} must be an OpenAPI 3.x document (found {found})")
     doc = resolve_refs(raw, raw)
-    chosen = casing or doc.get("x-casing") or "camelCase"
+    chosen = casing or os.environ.get("TWIN_CASING") or doc.get("x-casing") or "camelCase"
     if chosen not in CASINGS:
         raise ProfileError(f"casing must be one of {', '.join(CASINGS)}, got {chosen!r}")
     operations: dict[str, Operation] = {}
