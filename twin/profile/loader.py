@@ -23,6 +23,8 @@ from twin.profile.model import Operation, Profile
 PROFILE_SUFFIXES = (".openapi.yaml", ".openapi.yml", ".openapi.json", ".yaml", ".yml", ".json")
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _MAX_REF_DEPTH = 64
+# libyaml's loader parses the 11,000-line MES profile about 10x faster than the pure-Python one.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def profile_dirs() -> list[Path]:
@@ -51,7 +53,7 @@ def read_document(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from exc
     try:
-        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_YamlLoader)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         kind = "JSON" if path.suffix == ".json" else "YAML"
         raise ProfileError(f"profile {path} is not valid {kind}: {exc}") from exc
