@@ -64,9 +64,10 @@ def nginx_stub() -> Iterator[str]:
                 try:
                     socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                     break
-                except OSError:
+                except OSError as exc:
                     if proc.poll() is not None:
-                        raise RuntimeError(f"nginx exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                        detail = proc.stderr.read().decode() if proc.stderr else ""
+                        raise RuntimeError(f"nginx exited: {detail}") from exc
                     time.sleep(0.05)
             yield f"http://127.0.0.1:{port}"
         finally:
