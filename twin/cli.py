@@ -13,6 +13,9 @@ import sys
 import click
 
 from twin import __version__
+from twin.commands.ct import ct
+from twin.commands.energy import energy
+from twin.commands.ipc import ipc
 from twin.commands.lines import lines
 from twin.commands.profiles import profiles
 from twin.commands.run import run
@@ -38,6 +41,9 @@ def cli(verbose: int) -> None:
 cli.add_command(profiles)
 cli.add_command(lines)
 cli.add_command(run)
+cli.add_command(ct)
+cli.add_command(energy)
+cli.add_command(ipc)
 
 
 def main() -> None:
