@@ -10,10 +10,14 @@ caller expects a builtin, the class inherits it too (``MesTimeout`` is a ``Timeo
     │   ├── UnknownOperation (KeyError)      no operation by that id, section or path
     │   └── LineFileError                    a line file that breaks its schema (file, key path, expectation)
     ├── PayloadInvalid (ValueError)          a message that breaks its profile schema (field path, rule)
-    └── MesError                             the MES side failed a call
-        ├── MesRefused                       the MES answered with a business code that is not success
-        ├── MesTimeout (TimeoutError)        no answer in time
-        └── MesUnavailable (ConnectionError) no connection
+    ├── MesError                             the MES side failed a call
+    │   ├── MesRefused                       the MES answered with a business code that is not success
+    │   ├── MesTimeout (TimeoutError)        no answer in time
+    │   └── MesUnavailable (ConnectionError) no connection
+    └── (defined with their protocols, all TwinError)
+        CtCallFailed, CtCheckNotNormal       twin.ct.client: inverter CT check calls and outcomes
+        IpcSessionFailed                     twin.ipc.driver: a scripted industrial-PC session step failed
+        UplinkCallFailed                     twin.energy.uplink: an energy-platform call failed
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ def profile_dirs() -> list[Path]:
 
 
 def available_profiles() -> dict[str, Path]:
-    return named_files("profiles", PROFILE_SUFFIXES)
+    """OpenAPI profiles by name (AsyncAPI documents are loaded by ``twin.profile.asyncapi``)."""
+    return {n: p for n, p in named_files("profiles", PROFILE_SUFFIXES).items() if not n.endswith(".asyncapi")}
 
 
 def find_profile(ref: str | Path) -> Path:
