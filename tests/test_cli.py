@@ -88,14 +88,57 @@ def test_contradictions_lists_choices_as_json() -> None:
     assert "response-shape" in one.output
 
 
-def test_run_line_a02_lists_stations_and_interfaces() -> None:
-    result = CliRunner().invoke(cli, ["run", "line-A02"], terminal_width=220)
+def test_run_line_a02_default_is_a_short_offline_run_with_kpis() -> None:
+    result = CliRunner().invoke(cli, ["run", "line-A02"], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "winding" in result.output and "CollingPolar" in result.output
-    assert "58 of the profile's 58 MES interfaces are called" in result.output
+    out = result.output
+    assert "line-A02 offline, seed 0, 1 copy (77 equipment): 1 h simulated" in out
+    for needle in ("good cells out", "cells per hour", "yield (RTY)", "bottleneck", "OEE", "WIP per buffer",
+                   "MES calls per interface per hour", "2.2", "Heartbeat", "2.44", "CollingPolar"):
+        assert needle in out, needle
+
+
+def test_run_json_same_seed_same_result() -> None:
+    args = ["run", "lines/mini.yaml", "--duration", "90m", "--seed", "4", "--json"]
+    first = CliRunner().invoke(cli, args)
+    second = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    a, b = json.loads(first.output), json.loads(second.output)
+    assert a["kpis"] == b["kpis"] and a["calls"] == b["calls"] and a["kpis"]["good_cells"] > 0
+    assert a["mode"] == "offline" and a["duration_s"] == 5400
+
+
+def test_run_through_the_bridge_at_speed() -> None:
+    result = CliRunner().invoke(cli, ["run", "mini", "--speed", "600", "--duration", "2m", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["mode"] == "speed 600" and data["calls"] > 100 and 0.1 < data["wall_s"] < 2.0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "mini", "--duration", "soon"], "duration 'soon'"),
+        (["run", "mini", "--speed", "0"], "--speed must be positive"),
+        (["run", "nope"], "no line 'nope'"),
+        (["lines", "validate", "/nonexistent.yaml"], "no line '/nonexistent.yaml'"),
+    ],
+)
+def test_run_and_lines_bad_input_is_exit_2(args, needle, monkeypatch, capsys) -> None:
+    code, out = run(args, monkeypatch, capsys)
+    assert code == 2 and needle in out and "Traceback" not in out
+
+
+def test_lines_show_prints_takt_calls_per_hour_and_interfaces() -> None:
+    result = CliRunner().invoke(cli, ["lines", "show", "mini"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "takt" in result.output and "calls/h" in result.output and "cell/min" in result.output
+    assert "expected MES calls:" in result.output and "2.33 GenerateCellSfc" in result.output
+    full = CliRunner().invoke(cli, ["lines", "show", "line-A02", "--no-estimate"], terminal_width=250)
+    assert "58 of the profile's 58 MES interfaces are called" in full.output and "calls/h" not in full.output
 
 
 def test_lines_validate_and_list() -> None:
     assert CliRunner().invoke(cli, ["lines", "validate", "lines/line-A02.yaml"]).exit_code == 0
     listing = CliRunner().invoke(cli, ["lines", "list"])
-    assert "line-A02" in listing.output
+    assert "line-A02" in listing.output and "mini" in listing.output

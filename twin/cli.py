@@ -17,7 +17,11 @@ from twin.commands.ct import ct
 from twin.commands.energy import energy
 from twin.commands.ipc import ipc
 from twin.commands.lines import lines
+from twin.commands.mes import mes
+from twin.commands.plc import plc
 from twin.commands.profiles import profiles
+from twin.commands.proxy import proxy
+from twin.commands.report import report
 from twin.commands.run import run
 from twin.errors import TwinError
 
@@ -41,9 +45,13 @@ def cli(verbose: int) -> None:
 cli.add_command(profiles)
 cli.add_command(lines)
 cli.add_command(run)
+cli.add_command(report)
+cli.add_command(mes)
 cli.add_command(ct)
-cli.add_command(energy)
+cli.add_command(proxy)
+cli.add_command(plc)
 cli.add_command(ipc)
+cli.add_command(energy)
 
 
 def main() -> None:

@@ -74,6 +74,7 @@ class IpcServer:
         )
         self.clients: set[ServerConnection] = set()
         self.snapshots: OrderedDict[int, bytes] = OrderedDict()
+        self.snapshot_count = 0
         self.received = 0
         self.malformed = 0
         self.pushes = 0
@@ -226,7 +227,8 @@ class IpcServer:
             picture = await asyncio.to_thread(self.camera.picture)
         except CameraOff:
             return {"responseCode": self.spec.code("TWIN_CAMERA_OFF"), "photo": ""}
-        number = self.camera.frames
+        self.snapshot_count += 1  # its own counter: pushed frames also advance camera.frames
+        number = self.snapshot_count
         self.snapshots[number] = picture
         while len(self.snapshots) > KEEP_SNAPSHOTS:
             self.snapshots.popitem(last=False)

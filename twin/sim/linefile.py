@@ -17,6 +17,9 @@ import yaml
 
 from twin.errors import LineFileError, UnknownOperation
 from twin.profile import Profile, load_profile
+from twin.sim.catalogue import Catalogue, catalogue_dirs, load_catalogue
+from twin.sim.dist import cycle_dist
+from twin.sim.linecheck import check_line
 
 DEFAULT_PERIODS = {
     "heartbeat_s": 10.0,
@@ -26,7 +29,18 @@ DEFAULT_PERIODS = {
     "standby_after_s": 60.0,
     "down_reason_after_s": 180.0,
     "long_stop_s": 180.0,
+    "operator_s": 45.0,
+    "agv_s": 120.0,
+    "clock_drift_ppm": 0.0,
 }
+DEFAULT_OFFLINE_MES: dict[str, Any] = {
+    "latency": {"dist": "lognormal", "median_s": 0.004, "p99_s": 0.03},
+    "refusal_rate": 0.0,
+    "downgrade_rate": 0.01,
+    "electrolyte_batch_s": 28800.0,
+}
+DEFAULT_START = "2026-11-23T06:00:00+08:00"
+DEFAULT_CATALOGUE = "prismatic-lfp"
 
 
 def line_dirs() -> list[Path]:
@@ -93,6 +107,8 @@ def _key_path(path: list[str | int]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Station:
+    """One station of the line: ``count`` equipment of one process, with its routing and behaviour."""
+
     id: str
     process: str
     count: int
@@ -104,9 +120,42 @@ class Station:
     cycle_s: float | None = None
     unit: str = ""
     note: str = ""
+    archetype: str = ""
+    input: str | None = None
+    output: str | None = None
+    lanes: tuple[str, ...] = ()
+    cycle: Any = None
+    cycle_cv: float = 0.0
+    ng_rate: float = 0.0
+    consumes: dict[str, float] = field(default_factory=dict)
+    reliability: dict[str, Any] = field(default_factory=dict)
+    changeover: dict[str, Any] = field(default_factory=dict)
+    tray: dict[str, Any] = field(default_factory=dict)
+    slots: int = 1
+    rack_size: int = 0
+    prefill: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
 
     def equipment_codes(self) -> list[str]:
         return [f"{self.code}-{i:02d}" for i in range(1, self.count + 1)]
+
+    def ideal_cycle_s(self) -> float:
+        """Mean seconds per cycle of one equipment (a unit, a roll, a batch or a tray)."""
+        return cycle_dist(cycle=self.cycle, cycle_s=self.cycle_s, rate_ppm=self.rate_ppm, cv=self.cycle_cv).mean
+
+
+@dataclass(frozen=True, slots=True)
+class BufferSpec:
+    id: str
+    capacity: int | None = None
+    lanes: tuple[str, ...] = ()
+    initial: int = 0
+    sink: bool = False
+    note: str = ""
+
+    def names(self) -> list[str]:
+        """One name per lane (``electrode-rolls.cathode``), or the id when the buffer has no lanes."""
+        return [f"{self.id}.{lane}" for lane in self.lanes] if self.lanes else [self.id]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +168,15 @@ class Line:
     periods: dict[str, float] = field(default_factory=dict)
     figures_note: str = ""
     source: Path | None = None
+    catalogue: Catalogue | None = None
+    product: str = ""
+    tag: str = ""
+    start: str = DEFAULT_START
+    warmup_s: float = 0.0
+    operator: dict[str, str] = field(default_factory=lambda: {"user": "op1001", "password": "pa55word"})
+    offline_mes: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OFFLINE_MES))
+    buffers: dict[str, BufferSpec] = field(default_factory=dict)
+    tray_pools: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def station_interfaces(self, station: Station) -> list[str]:
         seen: dict[str, None] = dict.fromkeys(self.common_interfaces)
@@ -127,6 +185,12 @@ class Line:
 
     def equipment_count(self) -> int:
         return sum(s.count for s in self.stations)
+
+    def station(self, station_id: str) -> Station:
+        for st in self.stations:
+            if st.id == station_id:
+                return st
+        raise KeyError(station_id)
 
 
 def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line, Profile]:
@@ -165,9 +229,17 @@ def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line,
         seen_ids.add(raw["id"])
         for j, name in enumerate(raw["interfaces"]):
             _check_operation(prof, name, lambda m, j=j, i=i: fail(["stations", i, "interfaces", j], m))
-        stations.append(Station(**{**raw, "interfaces": tuple(raw["interfaces"])}))
+        fields = {**raw, "interfaces": tuple(raw["interfaces"]), "lanes": tuple(raw.get("lanes") or ())}
+        stations.append(Station(**fields))
     for j, name in enumerate(data.get("common_interfaces") or ()):
         _check_operation(prof, name, lambda m, j=j: fail(["common_interfaces", j], m))
+    catalogue = load_catalogue(
+        data.get("catalogue", DEFAULT_CATALOGUE), search=catalogue_dirs(line_dirs()), relative_to=path.parent
+    )
+    buffers = {
+        bid: BufferSpec(bid, **{**spec, "lanes": tuple(spec.get("lanes") or ())})
+        for bid, spec in (data.get("buffers") or {}).items()
+    }
     line = Line(
         name=data["line"],
         title=data["title"],
@@ -177,7 +249,17 @@ def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line,
         periods={**DEFAULT_PERIODS, **(data.get("periods") or {})},
         figures_note=data.get("figures_note", ""),
         source=path,
+        catalogue=catalogue,
+        product=data.get("product") or catalogue.product,
+        tag=data.get("tag") or "".join(ch for ch in data["line"].upper() if ch.isalnum())[-6:],
+        start=data.get("start", DEFAULT_START),
+        warmup_s=float(data.get("warmup_s", 0.0)),
+        operator=data.get("operator") or {"user": "op1001", "password": "pa55word"},
+        offline_mes={**DEFAULT_OFFLINE_MES, **(data.get("offline_mes") or {})},
+        buffers=buffers,
+        tray_pools=dict(data.get("tray_pools") or {}),
     )
+    check_line(line, prof, fail)
     return line, prof
 
 

@@ -1,0 +1,170 @@
+"""The numbers in the report equal numbers computed independently from the exchange log.
+
+Independently: every exchange read back with ``twin.metrics.read_exchange_log``, counted in plain Python,
+percentiles by nearest rank on the sorted raw latencies. HDR histograms keep 3 significant digits, so a
+percentile may be up to one HDR step (1/1024 of the value, plus the 1 µs recording unit) above the exact one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter, defaultdict
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.report.conftest import MIX, SyntheticRun
+from twin.metrics import read_exchange_log
+
+
+def _outcome(ex) -> str:  # type: ignore[no-untyped-def]
+    if ex.status == 200 and ex.code is not None:
+        return str(ex.code)
+    return f"http {ex.status}" if ex.status else (ex.error or "no answer")
+
+
+class Expected:
+    """Figures of one interface (or of everything), from raw exchanges."""
+
+    def __init__(self, xs: list, success: dict[str, tuple[int, ...]], wall_s: float) -> None:  # type: ignore[type-arg]
+        self.count = len(xs)
+        failed = [ex for ex in xs if not ex.ok(success[ex.operation])]
+        self.failures = len(failed)
+        self.errors = Counter(_outcome(ex) for ex in failed)
+        self.rate = self.count / wall_s
+        self.late = sum(ex.sent_wall - ex.intended_wall > 0.005 for ex in xs)
+        self.latency = sorted(ex.answered_wall - ex.intended_wall for ex in xs)
+        self.service = sorted(ex.answered_wall - ex.sent_wall for ex in xs)
+        self.bytes_in = sum(ex.bytes_in for ex in xs)
+
+    @staticmethod
+    def pct_ms(values: list[float], p: float) -> float:
+        """HDR's rank rule (``int(p * n / 100 + 0.5)``, at least 1) on exact values."""
+        rank = max(int(p * len(values) / 100 + 0.5), 1)
+        return values[rank - 1] * 1000
+
+
+def near(hdr_ms: float, exact_ms: float) -> bool:
+    """An HDR value is the top of the bucket holding the exact one: at most 1/1024 + 1 µs above, 1 µs below."""
+    return exact_ms - 0.0011 <= hdr_ms <= exact_ms * (1 + 2**-10) + 0.0011
+
+
+@pytest.fixture(scope="module")
+def expected(full_run: SyntheticRun) -> dict[str, Expected]:
+    xs = list(read_exchange_log(full_run.path / "exchanges.csv.gz"))
+    wall_s = json.loads((full_run.path / "summary.json").read_text())["wall_s"]
+    by_op = defaultdict(list)
+    for ex in xs:
+        by_op[ex.operation].append(ex)
+    out = {op: Expected(v, full_run.success, wall_s) for op, v in by_op.items()}
+    out["Aggregated"] = Expected(xs, full_run.success, wall_s)
+    return out
+
+
+def _stats(run: SyntheticRun) -> dict[str, dict[str, str]]:
+    with open(run.path / "stats.csv", newline="", encoding="utf-8") as fh:
+        return {row["Name"]: row for row in csv.DictReader(fh)}
+
+
+def test_stats_csv_equals_the_raw_exchanges(full_run: SyntheticRun, expected: dict[str, Expected]) -> None:
+    rows = _stats(full_run)
+    assert set(rows) == set(MIX) | {"Aggregated"}
+    for name, exp in expected.items():
+        row = rows[name]
+        assert int(row["Request Count"]) == exp.count and int(row["Failure Count"]) == exp.failures
+        assert float(row["Requests/s"]) == pytest.approx(exp.rate, rel=1e-9)
+        assert float(row["Failures/s"]) == pytest.approx(exp.failures / exp.count * exp.rate, rel=1e-9)
+        assert int(row["Late Starts"]) == exp.late
+        assert float(row["Average Content Size"]) == pytest.approx(exp.bytes_in / exp.count)
+        errors = dict(part.rsplit(":", 1) for part in row["Errors By Outcome"].split(";") if part)
+        assert {k: int(v) for k, v in errors.items()} == dict(exp.errors)
+        for p in (50, 90, 99, 99.9):
+            col = f"Latency p{p:g} ms"
+            assert near(float(row[col]), exp.pct_ms(exp.latency, p)), (name, col)
+            assert near(float(row[col.replace("Latency", "Service")]), exp.pct_ms(exp.service, p)), (name, col)
+        assert near(float(row["Latency Max ms"]), exp.latency[-1] * 1000)
+        assert int(row["99%"]) == round(float(row["Latency p99 ms"]))  # Locust's columns: whole ms
+        assert int(row["Median Response Time"]) == round(float(row["Latency p50 ms"]))
+    assert rows["FillingData"]["Failure Count"] == "0"  # its code 1 is a success (spec 2.34)
+
+
+class _Rows(HTMLParser):
+    """Cells of the report's tables, by table kind and row name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[tuple[str, str], list[str]] = {}
+        self.kind = ""
+        self.current: list[str] | None = None
+        self.text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self.kind = a.get("data-kind") or ""
+        elif tag == "tr" and a.get("data-name"):
+            self.current = []
+            self.rows[(self.kind, a["data-name"] or "")] = self.current
+        elif tag == "td":
+            self.text = ""
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self.current is not None:
+            self.current.append(self.text.strip())
+        elif tag == "tr":
+            self.current = None
+
+
+def test_html_tables_show_the_same_numbers(full_run: SyntheticRun, expected: dict[str, Expected]) -> None:
+    parser = _Rows()
+    parser.feed((full_run.path / "report.html").read_text(encoding="utf-8"))
+    for op in MIX:
+        cells = parser.rows[("interface", op)]
+        exp = expected[op]
+        assert int(cells[2].replace(",", "")) == exp.count
+        rate = float(cells[4].rstrip(" %")) / 100 if cells[4] != "0" else 0.0
+        assert rate == pytest.approx(exp.failures / exp.count, rel=5e-3)  # shown with 3 digits
+        p99 = float(cells[8].replace(",", ""))
+        assert abs(p99 - exp.pct_ms(exp.latency, 99)) <= max(exp.pct_ms(exp.latency, 99) * 0.006, 0.006)  # 3 digits
+    total = parser.rows[("group", "all")]
+    assert int(total[1].replace(",", "")) == expected["Aggregated"].count
+
+
+def test_history_adds_up_to_the_totals(full_run: SyntheticRun, expected: dict[str, Expected]) -> None:
+    with open(full_run.path / "stats_history.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    last: dict[str, dict[str, str]] = {}
+    per_name: Counter[str] = Counter()
+    for row in rows:
+        last[row["Name"]] = row
+        per_name[row["Name"]] += round(float(row["Requests/s"]) * float(row["Interval s"]))
+    for name, exp in expected.items():
+        assert int(last[name]["Total Request Count"]) == exp.count and per_name[name] == exp.count
+        assert int(last[name]["Total Failure Count"]) == exp.failures
+        assert float(last[name]["Total Average Response Time"]) == pytest.approx(
+            sum(exp.latency) / exp.count * 1000, rel=1e-6
+        )
+        assert float(last[name]["Total Max Response Time"]) == pytest.approx(exp.latency[-1] * 1000)
+    stamps = [int(r["Timestamp"]) for r in rows]
+    assert stamps == sorted(stamps) and max(int(r["Backlog"]) for r in rows if r["Name"] == "Aggregated") > 100
+
+
+def test_every_file_of_the_report_is_written(full_run: SyntheticRun) -> None:
+    names = {p.name for p in full_run.path.iterdir()}
+    assert {"report.html", "stats.csv", "stats_history.csv", "verdict.json", "slo.yaml", "plots"} <= names
+    plots = {p.stem for p in (full_run.path / "plots").glob("*.png")}
+    assert plots == {"throughput_p99", "spectrum", "errors", "backlog", "output_vs_latency", "interlocks"}
+    for p in (full_run.path / "plots").glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    verdict = json.loads((full_run.path / "verdict.json").read_text())
+    assert verdict["met"] is False and any(c["target"] == "interlocks" for c in verdict["checks"])
+    html = (full_run.path / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 6 and "http://" not in html and "https://" not in html
+    assert html.index('id="verdict"') < html.index('id="settings"') < html.index('id="kpis"')
+    assert html.index('id="kpis"') < html.index('id="interfaces"') < html.index('id="plots"')
+    assert math.isclose(json.loads((full_run.path / "summary.json").read_text())["line"]["yield"], 0.934)

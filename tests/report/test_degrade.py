@@ -1,0 +1,90 @@
+"""Every optional part of a run folder may be missing: the report says what it left out, and never fails."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.report.conftest import write_run
+from twin.errors import ConfigError
+from twin.metrics.runfolder import RunFolder
+from twin.report import write_report
+
+
+def test_a_run_without_extras_reports_traffic_only(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_extras=False)
+    verdict = write_report(run.path)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert verdict.slo_file is None and verdict.exit_code == 0 and "NO SLO CHECKED" in html
+    assert "no line KPIs" in html and "no interlock was sent" in html and "had no outage" in html
+    assert "no hourly output" in html
+    assert {p.stem for p in (run.path / "plots").glob("*.png")} == {"throughput_p99", "spectrum", "errors"}
+    assert html.count("data:image/png;base64,") == 3
+
+
+def test_a_folder_without_log_or_histograms_or_settings_still_reports(tmp_path: Path) -> None:
+    run = write_run(tmp_path)
+    write_report(run.path)
+    shutil.copytree(run.path, tmp_path / "no-log")
+    (tmp_path / "no-log" / "exchanges.csv.gz").unlink()
+    (tmp_path / "no-log" / "settings.json").unlink()
+    write_report(tmp_path / "no-log")
+    html = (tmp_path / "no-log" / "report.html").read_text(encoding="utf-8")
+    assert "exchanges.csv.gz is missing" in html and "settings.json is missing" in html
+    assert not (tmp_path / "no-log" / "stats_history.csv").exists()
+    shutil.copytree(run.path, tmp_path / "no-hist")
+    (tmp_path / "no-hist" / "histograms.json").unlink()
+    write_report(tmp_path / "no-hist")
+    with open(run.path / "stats.csv", encoding="utf-8") as a, open(tmp_path / "no-hist" / "stats.csv") as b:
+        counts = [[r.split(",")[:3] for r in f.read().splitlines()] for f in (a, b)]
+    assert counts[0] == counts[1]  # rebuilt from the log: the same counts
+
+
+def test_a_run_killed_before_any_exchange(tmp_path: Path) -> None:
+    run = RunFolder(tmp_path / "empty", {"line": "mini"})
+    run.checkpoint()  # what a crash right after the start leaves: state "running", nothing recorded
+    run.log.close()
+    write_report(run.path)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "This run did not finish" in html and "state: running" in html
+    assert (run.path / "stats.csv").read_text().count("\n") == 2  # header and Aggregated
+
+
+def test_a_log_cut_between_checkpoints_is_noted(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_extras=False)
+    with open(run.path / "exchanges.csv.gz", "ab") as fh:  # rows the histograms never saw
+        fh.write(gzip.compress(b"Heartbeat,EQ-1,1,1,1,1.002,200,0,10,10,\n" * 5))
+    write_report(run.path)
+    assert "the run stopped between two checkpoints" in (run.path / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda p: None, "not a run folder: it has no summary.json"),
+        (lambda p: (p / "summary.json").write_text("{oops"), "summary.json:1: the run summary is not valid JSON"),
+        (lambda p: (p / "summary.json").write_text("[]"), "expected a JSON object"),
+        (lambda p: ((p / "summary.json").write_text("{}"), (p / "histograms.json").write_text('{"x": 1}')),
+         "not HDR histograms"),
+    ],
+)  # fmt: skip
+def test_what_is_not_a_run_folder_is_bad_input(tmp_path: Path, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    setup(tmp_path)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
+
+
+def test_garbage_extras_do_not_break_the_page(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_extras=False)
+    summary = json.loads((run.path / "summary.json").read_text())
+    summary.update(line={"hourly": "soon", "oee": {"A": 0.5}, "note": None}, interlocks=[{"code": 1}, "junk"],
+                   outages=[{"start_wall": "x"}], output_cost_of_mes_latency=12.5)  # fmt: skip
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    write_report(run.path)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    assert "50.00 %" in html and "12.5" in html and 'id="interlocks"' in html and 'id="outages"' in html

@@ -1,0 +1,91 @@
+"""``twin report``: make a run's report again (optionally against SLOs), and compare two runs.
+
+``twin report RUN_DIR`` is short for ``twin report build RUN_DIR``. Exit codes are what a CI pipeline
+gates on: 0 the SLOs are met (or none were given) / no regression, 1 not met / a regression, 2 bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_DEFAULT = "build"
+
+
+class _ReportGroup(click.Group):
+    """A group whose first argument may be a run folder instead of a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [_DEFAULT, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_ReportGroup)
+def report() -> None:
+    """Reports of a run: `twin report RUN_DIR [--slo FILE]`, `twin report compare BASE NEW`.
+
+    \b
+    Every run folder (reports/<line>/<timestamp>/) gets report.html (one self-contained page), plots/*.png,
+    stats.csv and stats_history.csv (Locust's columns, then ours) and verdict.json.
+    Exit codes: 0 SLOs met (or none given) / no regression, 1 not met / regression, 2 bad input.
+    """
+
+
+@report.command(_DEFAULT)
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--slo",
+    "slo",
+    default=None,
+    metavar="FILE",
+    help="SLO file (a path, or a name in lines/slo/ such as 'default'); kept in the run folder as slo.yaml.",
+)
+def build(run_dir: Path, slo: str | None) -> None:
+    """Write RUN_DIR's report files again, checking the SLOs of FILE (or of the folder's slo.yaml)."""
+    from twin.report import write_report
+    from twin.report.slo import SloNotMet
+
+    verdict = write_report(run_dir, slo=slo)
+    for check in verdict.failed:
+        click.echo(f"  not met: {check.describe()}  [{check.objective}]")
+    click.echo(f"report: {run_dir / 'report.html'}")
+    if not verdict.met:
+        raise SloNotMet(verdict.headline())
+    click.echo(verdict.headline())
+
+
+@report.command("compare")
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--threshold",
+    "threshold_pct",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    metavar="PCT",
+    help="Flag a figure that got worse by more than PCT percent.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Where to write the comparison page (default: NEW/compare.html; compare.json beside it).",
+)
+def compare(base: Path, new: Path, threshold_pct: float, out: Path | None) -> None:
+    """What got better or worse from run BASE to run NEW, per interface; exit 1 on a regression."""
+    from twin.report import compare_runs
+    from twin.report.compare import RegressionFound, summary_lines, write_comparison
+
+    result = compare_runs(base, new, threshold_pct=threshold_pct)
+    page = write_comparison(result, base, new, out or new / "compare.html")
+    for line in summary_lines(result):
+        click.echo(line)
+    click.echo(f"comparison: {page}")
+    if result.regressions:
+        n = len(result.regressions)
+        raise RegressionFound(f"the new run is worse: {n} regression(s) beyond {threshold_pct:g} %")

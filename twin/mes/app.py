@@ -1,0 +1,216 @@
+"""The embedded MES as an aiohttp application, and how to run it in-process or as a server.
+
+``create_app(config)`` builds it: typed ``web.AppKey`` state, the database, the section-3 client and
+the background tasks (batch schedule, outage windows) in ``cleanup_ctx``. ``start_mes(config)`` runs it
+with ``AppRunner`` + ``TCPSite`` (127.0.0.1 port 0 by default in tests) and returns its URL; ``twin run``
+embeds it that way, and ``twin mes serve`` runs it until interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from twin.mes import admin
+from twin.mes.callouts import Callouts
+from twin.mes.config import MesConfig
+from twin.mes.equipment import EquipmentClient
+from twin.mes.registry import equipment_addresses
+from twin.mes.route import Route
+from twin.mes.seed import MesData, load_mes_data
+from twin.mes.service import MES, Mes
+from twin.mes.state import MesState
+from twin.mes.store import Store
+from twin.profile import Profile, load_profile
+from twin.sim.linefile import load_line
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """What exists only once the app runs: its listener (set by ``start_mes``) and background tasks."""
+
+    def __init__(self) -> None:
+        self.listener: Listener | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+class Listener:
+    """The listening socket, so an outage window can close it and open it again on the same port."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, site: web.TCPSite) -> None:
+        self.runner, self.host, self.port, self.site = runner, host, port, site
+
+    async def close(self) -> None:
+        if self.site is not None:
+            await self.site.stop()
+            self.site = None
+        server = self.runner.server
+        for handler in list(server.connections if server is not None else ()):
+            handler.force_close()  # a refused MES also drops its kept-alive connections
+
+    async def reopen(self) -> None:
+        if self.site is None:
+            self.site = web.TCPSite(self.runner, self.host, self.port, reuse_address=True)
+            await self.site.start()
+
+
+@functools.lru_cache(maxsize=8)
+def _loaded(line_ref: str, profile_ref: str | None, data_dir: Path | None) -> tuple[Profile, Route, MesData]:
+    """Line, profile and master data are read-only once loaded: several MES in one process share them."""
+    profile = load_profile(profile_ref) if profile_ref else None
+    line, prof = load_line(line_ref, profile=profile)
+    data = load_mes_data(prof, data_dir)
+    if "long_stop_s" in line.periods:
+        data.long_stop_s = float(line.periods["long_stop_s"])
+    return prof, Route(line, data), data
+
+
+def build_mes(config: MesConfig) -> Mes:
+    """Load (or reuse) the line, its profile and the master data; open nothing yet."""
+    prof, route, data = _loaded(str(config.line), config.profile, config.data_dir)
+    store = Store(config.db, synchronous=config.synchronous, slow_commit_ms=config.faults.slow_db_ms)
+    return Mes(config, prof, route, data, store)
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    mes = app[MES]
+    snapshot = await asyncio.to_thread(mes.store.open)
+    mes.state = MesState.load(snapshot)
+    log.info(
+        "MES database %s: %d documents, %d exchanges",
+        mes.config.db,
+        sum(len(v) for v in snapshot.docs.values()),
+        snapshot.exchanges,
+    )
+    yield
+    await asyncio.to_thread(mes.store.close)
+
+
+async def _equipment_client(app: web.Application) -> AsyncIterator[None]:
+    mes = app[MES]
+    addresses = equipment_addresses(mes.route.line, mes.config.addresses)
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = EquipmentClient(session, mes.profile, addresses, timeout_s=mes.config.interlock_timeout_s)
+        mes.callouts = Callouts(client, mes.store, mes.state, mes.metrics)
+        yield
+        await mes.callouts.close()
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    tasks = app[RUNTIME].tasks
+    mes = app[MES]
+    if mes.config.batch_every_s > 0:
+        tasks.add(asyncio.create_task(_batch_schedule(mes, mes.config.batch_every_s)))
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _batch_schedule(mes: Mes, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await admin.push_electrolyte(mes, None, None)
+        except Exception:  # one failed push must not end the schedule
+            log.exception("scheduled electrolyte batch push failed")
+
+
+def schedule_outage(app: web.Application) -> None:
+    """(Re)start the task that closes and reopens the listener for a ``refuse`` outage window.
+
+    A cancelled task never reopens (the app may be shutting down); the task that replaces it reopens a
+    listener an earlier window left closed, so clearing an outage through the admin API brings it back.
+    """
+    tasks = app[RUNTIME].tasks
+    for task in [t for t in tasks if t.get_name() == "outage"]:
+        task.cancel()
+        tasks.discard(task)
+    outage = app[MES].faults.outage
+    window = (outage.start, outage.end) if outage is not None and outage.mode == "refuse" else None
+    task = asyncio.create_task(_outage(app, window), name="outage")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _outage(app: web.Application, window: tuple[float, float] | None) -> None:
+    listener = app[RUNTIME].listener
+    if listener is None:  # not served through start_mes (a test client): requests are dropped instead
+        return
+    await listener.reopen()
+    if window is None:
+        return
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, window[0] - loop.time()))
+    await listener.close()
+    await asyncio.sleep(max(0.0, window[1] - loop.time()))
+    await listener.reopen()
+
+
+def create_app(config: MesConfig, mes: Mes | None = None) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app[MES] = mes or build_mes(config)
+    app[RUNTIME] = Runtime()
+    app.cleanup_ctx.extend([_storage, _equipment_client, _background])
+    admin.add_routes(app, schedule_outage)
+    return app
+
+
+@dataclass(slots=True)
+class RunningMes:
+    """An MES serving on a real socket: ``url`` is where equipment send their requests."""
+
+    app: web.Application
+    runner: web.AppRunner
+    url: str
+
+    @property
+    def mes(self) -> Mes:
+        return self.app[MES]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_mes(config: MesConfig | None = None) -> RunningMes:
+    """Start the MES in this event loop (127.0.0.1, any free port unless the config says otherwise)."""
+    config = config or MesConfig(port=0, db=":memory:")
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        from twin.errors import ConfigError
+
+        raise ConfigError(f"the MES cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
+    port = runner.addresses[0][1]
+    app[RUNTIME].listener = Listener(runner, config.host, port, site)
+    if app[MES].faults.outage is not None:
+        schedule_outage(app)
+    return RunningMes(app, runner, f"http://{config.host}:{port}")
+
+
+@asynccontextmanager
+async def serve_mes(config: MesConfig | None = None) -> AsyncIterator[RunningMes]:
+    """``async with serve_mes() as mes:`` an MES for the duration of the block."""
+    running = await start_mes(config)
+    try:
+        yield running
+    finally:
+        await running.stop()

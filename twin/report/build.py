@@ -1,0 +1,204 @@
+"""``write_report``: everything a run folder gets at the end of a run, and again on ``twin report RUN_DIR``.
+
+Writes ``report.html`` (one self-contained page), ``plots/*.png``, ``stats.csv`` and ``stats_history.csv``
+(Locust's layout plus ours) and ``verdict.json``, and returns the SLO verdict. The SLO file given is
+copied into the folder as ``slo.yaml``, so regenerating the report later checks the same objectives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from twin.metrics.histograms import InterfaceStats
+from twin.metrics.runfolder import write_json
+from twin.report import csvout
+from twin.report import plots as draw
+from twin.report.groups import ALL, busiest, merged, partition
+from twin.report.html import (
+    fmt_duration,
+    fmt_started,
+    interlock_table,
+    outage_table,
+    render,
+    row_view,
+    traffic_cards,
+    verdict_view,
+)
+from twin.report.kpis import blocks, flatten
+from twin.report.plotting import Plot
+from twin.report.rundata import RunData, load_run
+from twin.report.slo import Slo, Verdict, check, load_slo
+from twin.report.tables import group_rows, interface_rows, success_outcomes
+from twin.report.timeline import Timeline, scan_log
+
+SLO_COPY = "slo.yaml"
+OUTPUTS = ("report.html", "stats.csv", "stats_history.csv", "verdict.json", "plots/")
+
+
+def _slo_for(run: RunData, slo: str | Path | None) -> Slo | None:
+    if slo is not None:
+        loaded = load_slo(slo)
+        if loaded.source.resolve() != (run.path / SLO_COPY).resolve():
+            shutil.copyfile(loaded.source, run.path / SLO_COPY)
+        return loaded
+    if (run.path / SLO_COPY).is_file():
+        return load_slo(run.path / SLO_COPY)
+    return None
+
+
+def _windows(items: Any, origin: float) -> list[tuple[float, float]]:
+    """Outage windows in seconds since ``origin``."""
+    out = []
+    for o in items or []:
+        start, end = (o.get("start_wall"), o.get("end_wall")) if isinstance(o, Mapping) else (None, None)
+        if isinstance(start, int | float) and isinstance(end, int | float):
+            out.append((start - origin, end - origin))
+    return out
+
+
+def _hourly(line: Any) -> list[float] | None:
+    """Cells out per virtual hour, from ``line.hourly`` (numbers, or mappings with ``cells_out``)."""
+    hourly = line.get("hourly") if isinstance(line, Mapping) else None
+    if not isinstance(hourly, list) or not hourly:
+        return None
+    if all(isinstance(h, int | float) for h in hourly):
+        return [float(h) for h in hourly]
+    if all(isinstance(h, Mapping) and isinstance(h.get("cells_out"), int | float) for h in hourly):
+        return [float(h["cells_out"]) for h in sorted(hourly, key=lambda h: h.get("hour", 0))]
+    return None
+
+
+def make_plots(
+    run: RunData, t: Timeline | None, groups: Mapping[str, Sequence[str]], slo: Slo | None
+) -> tuple[list[Plot], list[str]]:
+    """The plots the data allows, and a sentence for each one left out."""
+    groups = {g: list(m) for g, m in groups.items() if m}  # the same groups, in the same colours, everywhere
+    stats = run.interfaces()
+    hists = {name: _merge(stats, members) for name, members in groups.items()}
+    hists[ALL] = _merge(stats, list(stats))
+    service_all = _merge(stats, list(stats), service=True)
+    made, omitted = [draw.spectrum(hists, service_all)], []
+    outages = run.records("outages") or []
+    if t is None:
+        omitted.append("the plots over time (no exchange log in the run folder).")
+    else:
+        windows = _windows(outages, t.origin_wall)
+        made.insert(0, draw.throughput_latency(t, groups, windows))
+        made.append(draw.errors(t, windows))
+        if outages:
+            made.append(draw.backlog(t, outages, windows))
+        else:
+            omitted.append("the offline backlog: the MES had no outage in this run.")
+    hourly = _hourly(run.mapping("line"))
+    if hourly and t is not None:
+        made.append(draw.output_vs_latency(hourly, t.virtual_hours))
+    else:
+        omitted.append("the line's output against MES latency: the run recorded no hourly output (line.hourly).")
+    items = run.records("interlocks") or []
+    if items:
+        made.append(draw.interlocks(items, slo.interlocks["max_reaction_s"] if slo and slo.interlocks else None))
+    else:
+        omitted.append("interlock reaction times: no interlock was sent in this run.")
+    return made, omitted
+
+
+def _merge(stats: Mapping[str, InterfaceStats], members: Sequence[str], *, service: bool = False) -> HdrHistogram:
+    m = merged(stats, members)
+    return m.service if service else m.latency
+
+
+def _context(
+    run: RunData,
+    slo: Slo | None,
+    verdict: Verdict,
+    groups: Mapping[str, Sequence[str]],
+    t: Timeline | None,
+    omitted: list[str],
+) -> dict[str, Any]:
+    stats = run.interfaces()
+    group_of = _group_of(groups)
+    g_rows = group_rows(stats, run.wall_s, {g: m for g, m in groups.items() if m})
+    notes = list(run.notes)
+    if t is not None and t.rows != g_rows[-1].count:
+        notes.append(
+            f"The exchange log holds {t.rows:,} exchanges and the histograms {g_rows[-1].count:,}: the "
+            "run stopped between two checkpoints. Tables use the histograms, plots over time the log."
+        )
+    line, cost = run.mapping("line"), run.optional("output_cost_of_mes_latency")
+    interlocks, outages = run.records("interlocks"), run.records("outages")
+    origin = run.started_wall or (t.origin_wall if t else None)
+    return {
+        "run": {
+            "name": run.name,
+            "state": run.state,
+            "started": fmt_started(run.summary.get("started", "")),
+            "duration": fmt_duration(run.wall_s),
+        },
+        "verdict": verdict_view(verdict, slo.title if slo else None),
+        "notes": notes,
+        "settings": flatten(run.settings),
+        "traffic": traffic_cards(g_rows[-1], run.wall_s, run.summary),
+        "line": blocks(line, skip=("hourly",)) if line else None,
+        "cost": blocks(cost if isinstance(cost, Mapping) else {"output_cost_of_mes_latency": cost}) if cost else None,
+        "groups": [row_view(r) for r in g_rows],
+        "interfaces": [row_view(r) for r in interface_rows(stats, run.wall_s, group_of)],
+        "omitted": omitted,
+        "interlocks": interlock_table(interlocks) if interlocks else None,
+        "outages": outage_table(outages, origin) if outages else None,
+        "files": sorted(
+            p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if not p.name.endswith(".tmp")
+        ),
+    }
+
+
+def _group_of(groups: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    return {m: g for g, members in groups.items() for m in members}
+
+
+def _write_plots(folder: Path, plots: Sequence[Plot]) -> None:
+    """The PNGs of this report, and none left over from an earlier one with other data."""
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    for p in plots:
+        (folder / f"{p.name}.png").write_bytes(p.png)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_report(run_dir: str | Path, slo: str | Path | None = None) -> Verdict:
+    """Write every report file of a run folder and return the SLO verdict (``verdict.exit_code``: 0 or 1).
+
+    Bad input (not a run folder, a malformed SLO file) raises ``ConfigError`` (exit 2) before anything is
+    written. Called by ``twin run`` at the end of a run and by ``twin report RUN_DIR``.
+    """
+    run = load_run(run_dir)
+    chosen = _slo_for(run, slo)
+    stats = run.interfaces()
+    groups = partition(stats, chosen.groups) if chosen and chosen.groups else busiest(stats)
+    verdict = check(chosen, stats, run.wall_s, run.summary) if chosen else Verdict(None)
+    timeline = None
+    if run.log_path is not None:
+        success = {op: success_outcomes(s) for op, s in stats.items()}
+        timeline = scan_log(run.log_path, span_s=run.wall_s, group_of=_group_of(groups), success=success)
+    made, omitted = make_plots(run, timeline, groups, chosen)
+    _write_plots(run.path / "plots", made)
+    total = group_rows(stats, run.wall_s, {})[-1]
+    csvout.write_stats(run.path / "stats.csv", interface_rows(stats, run.wall_s, _group_of(groups)), total)
+    if timeline is not None:
+        csvout.write_history(run.path / "stats_history.csv", timeline)
+    else:
+        (run.path / "stats_history.csv").unlink(missing_ok=True)  # from an earlier report, when the log was there
+    write_json(run.path / "verdict.json", verdict.as_dict())
+    _write_text(run.path / "report.html", render(_context(run, chosen, verdict, groups, timeline, omitted), made))
+    return verdict

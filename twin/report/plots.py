@@ -1,0 +1,221 @@
+"""The report's plots, each a PNG: throughput and p99 over time, percentile spectra, errors, the line's
+output against MES latency, interlock reaction times, the offline backlog. A plot whose data the run did
+not record is not drawn (the report says why); one whose data is empty is drawn and says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+from matplotlib.ticker import MaxNLocator
+
+from twin.report.groups import ALL
+from twin.report.hdr import HdrArrays
+from twin.report.plotting import (
+    Plot,
+    colours,
+    empty_note,
+    figure,
+    legend,
+    log_scale,
+    masked,
+    png,
+    shade,
+    time_axis,
+)
+from twin.report.timeline import Timeline, percentile_ms
+
+TOP_OUTCOMES = 6
+
+
+def throughput_latency(
+    t: Timeline, groups: Mapping[str, Sequence[str]], outages: Sequence[tuple[float, float]]
+) -> Plot:
+    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
+    x = (t.bucket_start_s() + t.bucket_s / 2) / scale
+    fig, (top, bottom) = figure(2, 5.6)
+    col = colours(list(groups))
+    for name, members in [*groups.items(), (ALL, t.interfaces)]:
+        rows = t.members(members)
+        if not len(rows):
+            continue
+        count = t.count[rows].sum(axis=0)
+        width = 2.0 if name == ALL else 1.2
+        top.plot(x, count / t.bucket_s, color=col[name], lw=width, label=name)
+        p99 = percentile_ms(t.latency[rows].sum(axis=0, dtype=np.int64), 99.0)
+        bottom.plot(
+            x, masked(p99, count > 0), color=col[name], lw=width, label=name, marker="." if len(x) < 40 else None
+        )
+    for ax in (top, bottom):
+        shade(ax, outages, scale)
+    top.set_ylabel("answers per second")
+    top.set_title(f"Throughput per group (buckets of {t.bucket_s:g} s, by answer time)")
+    legend(top, loc="upper left", ncols=min(len(groups) + 2, 8))
+    log_scale(bottom.yaxis)
+    bottom.set_ylabel("p99 latency (ms, log)")
+    bottom.set_title("p99 latency from the intended send time, per group")
+    bottom.set_xlabel(xlabel)
+    caption = "Answers per second and the 99th percentile of latency per time bucket; grey: MES outages."
+    return Plot("throughput_p99", "Throughput and p99 latency over time", caption, png(fig))
+
+
+def _spectrum_points(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
+    """(1/(1-q), ms) along the HDR percentile spectrum, up to the maximum."""
+    a = HdrArrays(hist)
+    top = max(math.log10(a.total), 1.0) if a.total else 1.0
+    qs = 1 - 10 ** -np.linspace(0, top, 120)
+    values = np.append(a.values_at(qs[:-1] * 100), a.max()) / 1000
+    return 1 / (1 - qs), values
+
+
+def spectrum_axes(ax: Any, series: Sequence[tuple[str, HdrHistogram, str, str, float]]) -> None:
+    """Draw percentile spectra (label, histogram, colour, line style, width) on one axes, HDR style."""
+    top = 1.0
+    for label, hist, colour, style, width in series:
+        if not hist.get_total_count():
+            continue
+        x, y = _spectrum_points(hist)
+        top = max(top, x[-1])
+        ax.plot(x, y, color=colour, ls=style, lw=width, label=label)
+    log_scale(ax.xaxis)
+    log_scale(ax.yaxis)
+    ticks = [10.0**k for k in range(math.ceil(math.log10(top)) + 1)]
+    ax.set_xticks(ticks, [f"{100 * (1 - 1 / v):.{max(0, k - 2)}f}%" for k, v in enumerate(ticks)])
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms, log)")
+    legend(ax, loc="upper left")
+
+
+def spectrum(hists: Mapping[str, HdrHistogram], service_all: HdrHistogram) -> Plot:
+    fig, (ax,) = figure(1, 4.2)
+    col = colours(list(hists))
+    series = [(name, h, col[name], "-", 2.0 if name == ALL else 1.2) for name, h in hists.items()]
+    series.append(("all: service time", service_all, "#777777", "--", 1.2))
+    spectrum_axes(ax, series)
+    ax.set_title("Latency percentile spectrum per group (from the intended send time)")
+    caption = "Each line is a group's whole latency distribution: read the 99.9th percentile off the x axis."
+    return Plot("spectrum", "Latency percentile spectrum", caption, png(fig))
+
+
+def outcome_label(outcome: str) -> str:
+    """A business code reads as ``code 1``; HTTP statuses and transport errors as they are."""
+    return f"code {outcome}" if outcome.lstrip("-").isdigit() else outcome
+
+
+def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot:
+    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
+    fig, (ax,) = figure(1, 3.4)
+    x = t.bucket_start_s() / scale
+    totals = t.failures_by_outcome.sum(axis=1)
+    if not totals.sum():
+        empty_note(ax, "no failed exchange in this run")
+        ax.set_xlim(0, max(t.n_buckets * t.bucket_s / scale, 1e-9))
+    else:
+        order = [int(i) for i in np.argsort(-totals) if totals[i] > 0]
+        shown, rest = order[:TOP_OUTCOMES], order[TOP_OUTCOMES:]
+        edges = np.append(x, x[-1] + t.bucket_s / scale)
+        bottom = np.zeros(t.n_buckets)
+        stacks = [(outcome_label(t.outcomes[i]), t.failures_by_outcome[i]) for i in shown]
+        if rest:
+            stacks.append((f"{len(rest)} other outcomes", t.failures_by_outcome[rest].sum(axis=0)))
+        for label, values in stacks:  # one filled step artist per outcome: fast at any bucket count
+            top = bottom + values / t.bucket_s
+            ax.stairs(top, edges, baseline=bottom, fill=True, label=label[:40])
+            bottom = top
+        legend(ax, loc="upper left", ncols=2)
+    shade(ax, outages, scale)
+    ax.set_ylabel("failures per second")
+    ax.set_xlabel(xlabel)
+    ax.set_title("Failed exchanges over time, by outcome (business code, HTTP status, or no answer)")
+    return Plot("errors", "Errors over time", "Failures per second per time bucket, stacked by outcome.", png(fig))
+
+
+def backlog(t: Timeline, outages: Sequence[Mapping[str, Any]], windows: Sequence[tuple[float, float]]) -> Plot:
+    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
+    fig, (ax,) = figure(1, 3.4)
+    x = (t.bucket_start_s() + t.bucket_s) / scale
+    owed = t.backlog()
+    ax.step(x, owed, where="post", color="#d62728", lw=1.5, label="owed to the MES (intended, not yet sent)")
+    shade(ax, windows, scale)
+    ax.set_ylim(0, max(float(owed.max()), 1.0) * 1.3)
+    for o, (_, end) in zip(outages, windows, strict=False):
+        bits = [
+            f"{k.replace('_', ' ')}: {o[k]:g}" for k in ("backlog_max", "drain_s") if isinstance(o.get(k), int | float)
+        ]
+        if bits:
+            ax.annotate(
+                "run recorded " + ", ".join(bits),
+                xy=(end / scale, ax.get_ylim()[1] * 0.92),
+                xytext=(6, 0),
+                textcoords="offset points",
+                fontsize=8,
+                color="#333333",
+                va="top",
+            )
+    ax.set_ylabel("exchanges owed")
+    ax.set_xlabel(xlabel)
+    ax.set_title("Offline backlog: what equipment owed the MES, and how fast it drained")
+    legend(ax, loc="upper left")
+    caption = "Exchanges intended but not yet sent at each moment; grey: MES outages (drain as the run recorded)."
+    return Plot("backlog", "Offline backlog and drain", caption, png(fig))
+
+
+def output_vs_latency(hourly: Sequence[float], virtual_hours: np.ndarray) -> Plot:
+    fig, (ax,) = figure(1, 3.6)
+    hours = np.arange(len(hourly))
+    ax.bar(hours, hourly, color="#2ca02c", alpha=0.7, label="cells out per virtual hour")
+    ax.set_xlabel("virtual hour of the line")
+    ax.set_ylabel("cells out")
+    right = ax.twinx()
+    n = min(len(hourly), len(virtual_hours)) if len(virtual_hours) else 0
+    if n:
+        p99 = percentile_ms(virtual_hours[:n], 99.0)
+        right.plot(hours[:n], p99, color="#d62728", marker="o", lw=1.5, label="MES p99 latency")
+        log_scale(right.yaxis)
+    right.set_ylabel("p99 latency (ms, log)", color="#d62728")
+    right.grid(False)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(max(hourly), 1.0) * 1.3)
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper left", ncols=2)
+    ax.set_title("The line's output per hour against MES latency")
+    caption = "Bars: good cells out in each virtual hour; line: p99 latency of the MES calls intended in that hour."
+    return Plot("output_vs_latency", "Line output against MES latency", caption, png(fig))
+
+
+def interlocks(items: Sequence[Mapping[str, Any]], limit_s: float | None) -> Plot:
+    fig, (ax,) = figure(1, 3.0)
+    codes = sorted({str(i.get("code", "?")) for i in items})
+    reacted = [float(i["reaction_s"]) for i in items if isinstance(i.get("reaction_s"), int | float)]
+    edge = max([*reacted, limit_s or 0.0, 1e-3]) * 1.15
+    outcome_col = colours(sorted({str(i.get("outcome", "")) for i in items}))
+    rng = np.random.default_rng(0)
+    for i in items:
+        y = codes.index(str(i.get("code", "?"))) + rng.uniform(-0.15, 0.15)
+        r = i.get("reaction_s")
+        stopped = isinstance(r, int | float)
+        ax.scatter(
+            float(r) if stopped else edge,
+            y,
+            marker="o" if stopped else "x",
+            s=30,
+            color=outcome_col[str(i.get("outcome", ""))],
+            label=str(i.get("outcome", "")),
+        )
+    if limit_s:
+        ax.axvline(limit_s, color="#d62728", ls="--", lw=1, label=f"SLO {limit_s:g} s")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), loc="lower right")
+    ax.set_yticks(range(len(codes)), codes)
+    ax.set_ylim(-0.6, len(codes) - 0.4)
+    ax.set_xlim(0, edge * 1.05)
+    ax.set_xlabel("reaction time: MES decision to equipment stopped (s); x at the right edge: never stopped")
+    ax.set_ylabel("interlock code")
+    ax.set_title("Interlock reaction times (spec 3.1)")
+    caption = "One point per interlock the MES sent, by code; colour: outcome."
+    return Plot("interlocks", "Interlock reaction times", caption, png(fig))

@@ -1,0 +1,246 @@
+"""The run over time, from one streaming pass over the exchange log.
+
+Per time bucket (by answer time, as a load tool counts completions) and interface: counts, failures by
+outcome, late starts, content size, and latency in log-spaced bins (50 per decade, so a percentile read
+from them is within 2.3 % of the exact one); per group the service-time bins; per bucket the exchanges
+intended and sent (their difference is the backlog of what equipment owes the MES) and how many
+equipment spoke; per virtual hour of the line, the latency bins (to set against the line's output).
+The tables use the exact HDR histograms instead; these bins are for plots and ``stats_history.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from twin.metrics.histograms import LATE_START_S
+from twin.report.logscan import Chunk, LogReader, Names
+from twin.report.sparse import Accumulator, pack, unpack
+
+LOW_S = 1e-5
+HIGH_S = 3600.0
+PER_DECADE = 50
+BINS = math.ceil(math.log10(HIGH_S / LOW_S) * PER_DECADE) + 1
+TARGET_BUCKETS = 300  # what the bucket size aims at
+MAX_BUCKETS = 600  # more than this (a run longer than its summary said) and buckets are merged
+NICE_S = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400)
+_LIMIT = (1 << 20) - 1
+
+
+def latency_bin(seconds: np.ndarray) -> np.ndarray:
+    x = np.log10(np.maximum(seconds, LOW_S) / LOW_S) * PER_DECADE
+    return np.minimum(x.astype(np.int64), BINS - 1)
+
+
+def bin_ms(index: np.ndarray | int) -> np.ndarray:
+    """The geometric centre of a latency bin, in ms."""
+    return LOW_S * 10 ** ((np.asarray(index) + 0.5) / PER_DECADE) * 1000
+
+
+def percentile_ms(hist: np.ndarray, p: float) -> np.ndarray:
+    """Percentile ``p`` (0-100) of binned latencies ``[..., BINS]``, in ms; NaN where nothing was counted."""
+    cum = np.cumsum(hist, axis=-1, dtype=np.int64)
+    total = cum[..., -1]
+    rank = np.maximum(np.ceil(total * (p / 100.0)), 1)
+    idx = (cum < rank[..., None]).sum(axis=-1)
+    return np.where(total > 0, bin_ms(np.minimum(idx, BINS - 1)), np.nan)
+
+
+def nice_bucket_s(span_s: float) -> float:
+    want = max(span_s, 0.0) / TARGET_BUCKETS
+    return float(next((s for s in NICE_S if s >= want), NICE_S[-1]))
+
+
+@dataclass(slots=True)
+class Timeline:
+    origin_wall: float
+    bucket_s: float
+    interfaces: list[str]
+    groups: list[str]
+    latency: np.ndarray  # [interface, bucket, bin]
+    service_by_group: np.ndarray  # [group, bucket, bin]
+    count: np.ndarray  # [interface, bucket] and the same shape below
+    failures: np.ndarray
+    late_starts: np.ndarray
+    bytes_in: np.ndarray
+    latency_sum_s: np.ndarray
+    latency_min_s: np.ndarray  # +inf where empty
+    latency_max_s: np.ndarray  # -inf where empty
+    intended: np.ndarray  # by intended send time
+    sent: np.ndarray  # by actual send time
+    equipment_active: np.ndarray  # [bucket]
+    outcomes: list[str]
+    failures_by_outcome: np.ndarray  # [outcome, bucket]
+    virtual_hours: np.ndarray  # [virtual hour, bin]
+    rows: int
+
+    @property
+    def n_buckets(self) -> int:
+        return self.count.shape[1]
+
+    def bucket_start_s(self) -> np.ndarray:
+        """Seconds since the first exchange, at the start of each bucket."""
+        return np.arange(self.n_buckets) * self.bucket_s
+
+    def members(self, names: Sequence[str]) -> np.ndarray:
+        wanted = set(names)
+        return np.array([i for i, n in enumerate(self.interfaces) if n in wanted], dtype=np.int64)
+
+    def backlog(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Exchanges intended but not yet sent at the end of each bucket (what equipment owes the MES)."""
+        sel = slice(None) if rows is None else rows
+        return np.cumsum(self.intended[sel].sum(axis=0)) - np.cumsum(self.sent[sel].sum(axis=0))
+
+
+class _Scan:
+    """The accumulators of one pass; ``feed`` a chunk at a time, then ``finish``."""
+
+    def __init__(self, reader: LogReader, group_of: Mapping[str, str], success: Mapping[str, frozenset[str]]):
+        self.reader = reader
+        self.group_of = group_of
+        self.success = success
+        self.groups = Names()
+        self.labels = Names()
+        self.origin: float | None = None
+        self.lookups = (np.empty(0, np.int64), np.empty(0, bool), np.empty(0, bool))
+        self.hist = Accumulator(["sum"])
+        self.service = Accumulator(["sum"])
+        self.per = Accumulator(["sum", "sum", "sum", "sum", "sum", "min", "max"])
+        self.intended = Accumulator(["sum"])
+        self.sent = Accumulator(["sum"])
+        self.active = Accumulator(["sum"])
+        self.outcomes = Accumulator(["sum"])
+        self.vhours = Accumulator(["sum"])
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per operation index: its group index, and whether codes 0 and 1 count as success."""
+        names = self.reader.operations.names
+        if len(self.lookups[0]) != len(names):
+            ok = [self.success.get(n, frozenset({"0"})) for n in names]
+            self.lookups = (
+                np.array([self.groups.of(self.group_of.get(n, "other")) for n in names], dtype=np.int64),
+                np.array(["0" in s for s in ok], dtype=bool),
+                np.array(["1" in s for s in ok], dtype=bool),
+            )
+        return self.lookups
+
+    def _bucket(self, wall: np.ndarray, bucket_s: float) -> np.ndarray:
+        return np.clip(np.floor((wall - self.origin) / bucket_s), 0, _LIMIT).astype(np.int64)
+
+    def feed(self, c: Chunk, bucket_s: float) -> None:
+        if self.origin is None:
+            self.origin = float(min(c.intended_wall.min(), c.sent_wall.min()))
+        group, ok0, ok1 = self._tables()
+        op = c.operation.astype(np.int64)
+        b = self._bucket(c.answered_wall, bucket_s)
+        lat = c.answered_wall - c.intended_wall
+        lb = latency_bin(lat)
+        ok = (c.status == 200) & (((c.code == 0) & ok0[op]) | ((c.code == 1) & ok1[op]))
+        late = (c.sent_wall - c.intended_wall) > LATE_START_S
+        self.hist.count(pack(op, b, lb))
+        self.service.count(pack(group[op], b, latency_bin(c.answered_wall - c.sent_wall)))
+        self.per.add(pack(op, b), np.ones(len(c)), ~ok, late, c.bytes_in, lat, lat, lat)
+        self.intended.count(pack(op, self._bucket(c.intended_wall, bucket_s)))
+        self.sent.count(pack(op, self._bucket(c.sent_wall, bucket_s)))
+        self.active.count(pack(b, c.equipment.astype(np.int64)))
+        hour = np.clip(np.floor(c.intended_virtual_s / 3600.0), 0, _LIMIT).astype(np.int64)
+        self.vhours.count(pack(hour, lb))
+        failed = np.flatnonzero(~ok)
+        if len(failed):
+            self.outcomes.count(pack(self._labels(c, failed), b[failed]))
+
+    def _labels(self, c: Chunk, rows: np.ndarray) -> np.ndarray:
+        """The outcome of each failed row, as ``twin.metrics.histograms.outcome`` names it, as label indices."""
+        out = np.empty(len(rows), dtype=np.int64)
+        status, code = c.status[rows], c.code[rows]
+        answered = status != 0
+        if answered.any():
+            pairs = np.stack([status[answered], np.nan_to_num(code[answered], nan=-np.inf)], axis=1)
+            uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+            text = [f"{int(cd)}" if st == 200 and np.isfinite(cd) else f"http {int(st)}" for st, cd in uniq]
+            out[answered] = np.array([self.labels.of(t) for t in text], dtype=np.int64)[inverse.ravel()]
+        if (~answered).any():
+            errors = c.error[rows[~answered]].astype(str)
+            uniq, inverse = np.unique(errors, return_inverse=True)
+            ids = np.array([self.labels.of(e or "no answer") for e in uniq], dtype=np.int64)
+            out[~answered] = ids[inverse.ravel()]
+        return out
+
+
+def _coarse(keys: np.ndarray, n: int, bucket_field: int, factor: int) -> list[np.ndarray]:
+    fields = unpack(keys, n)
+    fields[bucket_field] = fields[bucket_field] // factor
+    return fields
+
+
+def _dense(
+    acc: Accumulator, n: int, bucket_field: int, factor: int, shape: tuple[int, ...], dtype: type = np.int64
+) -> np.ndarray:
+    keys, values = acc.result()
+    out = np.zeros(shape, dtype=dtype)
+    if len(keys):
+        np.add.at(out, tuple(_coarse(keys, n, bucket_field, factor)), values[:, 0].astype(dtype))
+    return out
+
+
+def scan_log(
+    path: Path,
+    *,
+    span_s: float,
+    group_of: Mapping[str, str],
+    success: Mapping[str, frozenset[str]],
+) -> Timeline:
+    """One pass over the log. ``span_s`` (the run's wall time) sizes the buckets; a longer log merges them."""
+    bucket_s = nice_bucket_s(span_s)
+    reader = LogReader(path)
+    scan = _Scan(reader, group_of, success)
+    for chunk in reader:
+        scan.feed(chunk, bucket_s)
+    return _finish(scan, bucket_s)
+
+
+def _finish(scan: _Scan, bucket_s: float) -> Timeline:
+    per_keys, per_values = scan.per.result()
+    extents = [unpack(k, 2)[1] for k in (per_keys, scan.intended.result()[0], scan.sent.result()[0]) if len(k)]
+    n_fine = int(max((e.max() for e in extents), default=0)) + 1
+    factor = max(1, math.ceil(n_fine / MAX_BUCKETS))
+    nb = math.ceil(n_fine / factor)
+    ni, ng = max(len(scan.reader.operations.names), 1), max(len(scan.groups.names), 1)
+    per = np.zeros((7, ni, nb))
+    per[5], per[6] = np.inf, -np.inf
+    if len(per_keys):
+        op, b = _coarse(per_keys, 2, 1, factor)
+        for j, ufunc in enumerate((np.add,) * 5 + (np.minimum, np.maximum)):
+            ufunc.at(per[j], (op, b), per_values[:, j])
+    act_keys = scan.active.result()[0]
+    active_b = np.unique(pack(*_coarse(act_keys, 2, 0, factor))) >> 20 if len(act_keys) else np.empty(0, np.int64)
+    vkeys, vvalues = scan.vhours.result()
+    vh = np.zeros((int(unpack(vkeys, 2)[0].max()) + 1 if len(vkeys) else 0, BINS), dtype=np.int64)
+    if len(vkeys):
+        np.add.at(vh, tuple(unpack(vkeys, 2)), vvalues[:, 0].astype(np.int64))
+    return Timeline(
+        origin_wall=scan.origin or 0.0,
+        bucket_s=bucket_s * factor,
+        interfaces=list(scan.reader.operations.names),
+        groups=list(scan.groups.names),
+        latency=_dense(scan.hist, 3, 1, factor, (ni, nb, BINS), np.uint32),
+        service_by_group=_dense(scan.service, 3, 1, factor, (ng, nb, BINS), np.uint32),
+        count=per[0].astype(np.int64),
+        failures=per[1].astype(np.int64),
+        late_starts=per[2].astype(np.int64),
+        bytes_in=per[3].astype(np.int64),
+        latency_sum_s=per[4],
+        latency_min_s=per[5],
+        latency_max_s=per[6],
+        intended=_dense(scan.intended, 2, 1, factor, (ni, nb)),
+        sent=_dense(scan.sent, 2, 1, factor, (ni, nb)),
+        equipment_active=np.bincount(active_b, minlength=nb)[:nb],
+        outcomes=list(scan.labels.names),
+        failures_by_outcome=_dense(scan.outcomes, 2, 1, factor, (max(len(scan.labels.names), 1), nb)),
+        virtual_hours=vh,
+        rows=scan.reader.rows_read,
+    )

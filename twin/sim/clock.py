@@ -1,0 +1,166 @@
+"""One virtual clock (SimPy's) and the bridge that ties it to the wall clock and to a real MES.
+
+Offline, the environment runs as fast as the CPU goes and MES answers are timeouts from a latency model.
+In the networked modes (``realtime``: 1 virtual second per wall second; ``speed N``: N per wall second) SimPy
+has no asyncio support, so the bridge owns the loop: it steps the environment up to the virtual "now",
+sleeps until the wall time of the next event, hands every call to the transport as a task, and when an
+answer arrives schedules it as a SimPy event at the virtual time of its arrival. All of it in one thread:
+the answer callbacks and the stepping are both run by the asyncio loop, so no locks are needed. Equipment
+that yield the answer event really wait for the MES; a slow answer slows the virtual line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import simpy
+
+from twin.sim.calls import Answer, Call, Transport
+
+
+class Clock:
+    """Virtual seconds since the start <-> wall seconds (the loop's monotonic clock) <-> epoch seconds."""
+
+    __slots__ = ("speed", "start_epoch", "wall0")
+
+    def __init__(self, start: datetime | float, *, speed: float | None = None) -> None:
+        self.start_epoch = start.timestamp() if isinstance(start, datetime) else float(start)
+        self.speed = speed  # virtual seconds per wall second; None offline
+        self.wall0 = 0.0
+
+    @property
+    def networked(self) -> bool:
+        return self.speed is not None
+
+    def wall_at(self, virtual_s: float) -> float:
+        assert self.speed is not None
+        return self.wall0 + virtual_s / self.speed
+
+    def virtual_at(self, wall_s: float) -> float:
+        assert self.speed is not None
+        return (wall_s - self.wall0) * self.speed
+
+    def epoch(self, virtual_s: float) -> float:
+        return self.start_epoch + virtual_s
+
+
+class Bridge:
+    """Runs a SimPy environment against the wall clock and completes MES calls through a transport."""
+
+    def __init__(self, env: simpy.Environment, clock: Clock, transport: Transport, *, batch: int = 2000) -> None:
+        if clock.speed is None or clock.speed <= 0:
+            raise ValueError("the bridge needs a clock with a speed > 0 (1 = realtime)")
+        self.env = env
+        self.clock = clock
+        self.transport = transport
+        self.batch = batch  # events stepped before yielding to the loop, so answers keep flowing
+        self.in_flight = 0
+        self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
+        self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Answer]] = set()
+
+    # -- the gateway equipment use -------------------------------------------------------------------
+    def wall_now(self) -> float | None:
+        return self.clock.wall_at(self.env.now)
+
+    def request(self, call: Call, then_s: float = 0.0) -> simpy.Event:
+        """Hand the call to the transport now; the returned event fires (with the Answer) when it is answered.
+
+        With ``then_s`` an accepted answer fires ``then_s`` virtual seconds after it arrived: the equipment
+        waits for the MES and then works for ``then_s`` (an inbound followed by the process cycle) in one
+        event instead of two.
+        """
+        loop = self._loop
+        assert loop is not None, "the bridge is not running"
+        call.wall_s = self.clock.wall_at(call.virtual_s)
+        late = loop.time() - call.wall_s
+        if late > self.max_late_s:
+            self.max_late_s = late
+        if late > 0.005:
+            self.late_calls += 1
+        event = simpy.Event(self.env)
+        task = loop.create_task(self.transport.exchange(call))
+        self._tasks.add(task)
+        self.in_flight += 1
+        task.add_done_callback(lambda t: self._answered(call, event, t, then_s))
+        return event
+
+    def tell(self, call: Call, on_refused: Callable[[Call], None]) -> None:
+        """Send without waiting; ``on_refused`` runs (at the answer's virtual time) if the MES says no."""
+        event = self.request(call)
+        event.callbacks.append(lambda _e: None if call.ok else on_refused(call))
+
+    def _answered(self, call: Call, event: simpy.Event, task: asyncio.Task[Answer], then_s: float = 0.0) -> None:
+        self._tasks.discard(task)
+        self.in_flight -= 1
+        if task.cancelled():
+            return
+        exc = task.exception()
+        answer = task.result() if exc is None else Answer(0, None, "", error=f"{type(exc).__name__}: {exc}")
+        call.answer = answer
+        assert self._loop is not None
+        delay = max(0.0, self.clock.virtual_at(self._loop.time()) - self.env.now)
+        if then_s and answer.ok_for(call.op):
+            delay += then_s
+        arrival = self.env.timeout(delay, answer)
+        arrival.callbacks.append(lambda a: event.succeed(a.value))
+        self._wake()
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _sleep(self, delay_s: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        self._waiter = loop.create_future()
+        handle = loop.call_later(delay_s, self._wake)
+        try:
+            await self._waiter
+        finally:
+            handle.cancel()
+            self._waiter = None
+
+    async def run(
+        self, until_s: float, *, progress: Callable[[float], None] | None = None, progress_every_s: float = 0.5
+    ) -> None:
+        """Step the environment in step with the wall clock until virtual time ``until_s``."""
+        loop = self._loop = asyncio.get_running_loop()
+        env = self.env
+        self.clock.wall0 = loop.time() - env.now / self.clock.speed  # type: ignore[operator]
+        stop = env.timeout(max(0.0, until_s - env.now))
+        next_progress = loop.time()
+        try:
+            while not stop.processed:
+                target = min(self.clock.virtual_at(loop.time()), until_s)
+                stepped = 0
+                while env.peek() <= target and stepped < self.batch and not stop.processed:
+                    env.step()
+                    stepped += 1
+                if stop.processed:
+                    break
+                if progress is not None and loop.time() >= next_progress:
+                    progress(env.now)
+                    next_progress = loop.time() + progress_every_s
+                delay = self.clock.wall_at(env.peek()) - loop.time()
+                if delay > 0:
+                    await self._sleep(delay)
+                else:
+                    await asyncio.sleep(0)  # let answers and the transport run between batches
+        finally:
+            await self.close()
+        if progress is not None:
+            progress(env.now)
+
+    async def close(self) -> None:
+        """Cancel the exchanges still in flight (the run is over; their answers would land nowhere)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
