@@ -28,12 +28,17 @@ http {{
     keepalive_timeout 120s;
     server {{
         listen 127.0.0.1:{port};
-        location / {{
+{locations}        location / {{
             default_type application/json;
             return 200 '{{"code":0,"msg":"Success"}}';
         }}
     }}
 }}
+"""
+LOCATION = """        location = {path} {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
 """
 
 
@@ -47,16 +52,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _locations(answers: dict[str, str] | None) -> str:
+    out = []
+    for path, body in (answers or {}).items():
+        if "'" in body or "$" in body or "{" in path:
+            continue  # not expressible as a literal nginx return: that path gets the plain envelope
+        out.append(LOCATION.format(path=path, body=body))
+    return "".join(out)
+
+
 @contextmanager
-def nginx_stub() -> Iterator[str]:
-    """Start nginx on a free loopback port; yields its base URL; stops it on exit."""
+def nginx_stub(answers: dict[str, str] | None = None) -> Iterator[str]:
+    """Start nginx on a free loopback port; yields its base URL; stops it on exit.
+
+    ``answers`` maps a path to the JSON body answered there (every other path gets the success envelope).
+    """
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed: apt-get install -y nginx-light (or run `make bench`)")
     with tempfile.TemporaryDirectory(prefix="twin-nginx-") as d:
         port = _free_port()
         conf = Path(d) / "nginx.conf"
-        conf.write_text(CONF.format(dir=d, port=port))
+        conf.write_text(CONF.format(dir=d, port=port, locations=_locations(answers)))
         proc = subprocess.Popen([binary, "-c", str(conf), "-p", d], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 10

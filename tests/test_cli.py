@@ -88,8 +88,8 @@ def test_contradictions_lists_choices_as_json() -> None:
     assert "response-shape" in one.output
 
 
-def test_run_line_a02_default_is_a_short_offline_run_with_kpis() -> None:
-    result = CliRunner().invoke(cli, ["run", "line-A02"], terminal_width=200)
+def test_run_line_a02_offline_is_an_hour_with_kpis() -> None:
+    result = CliRunner().invoke(cli, ["run", "line-A02", "--offline"], terminal_width=200)
     assert result.exit_code == 0, result.output
     out = result.output
     assert "line-A02 offline, seed 0, 1 copy (77 equipment): 1 h simulated" in out
@@ -99,7 +99,7 @@ def test_run_line_a02_default_is_a_short_offline_run_with_kpis() -> None:
 
 
 def test_run_json_same_seed_same_result() -> None:
-    args = ["run", "lines/mini.yaml", "--duration", "90m", "--seed", "4", "--json"]
+    args = ["run", "lines/mini.yaml", "--offline", "--duration", "90m", "--seed", "4", "--json"]
     first = CliRunner().invoke(cli, args)
     second = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
@@ -108,18 +108,16 @@ def test_run_json_same_seed_same_result() -> None:
     assert a["mode"] == "offline" and a["duration_s"] == 5400
 
 
-def test_run_through_the_bridge_at_speed() -> None:
-    result = CliRunner().invoke(cli, ["run", "mini", "--speed", "600", "--duration", "2m", "--json"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
-    assert data["mode"] == "speed 600" and data["calls"] > 100 and 0.1 < data["wall_s"] < 2.0
-
-
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["run", "mini", "--duration", "soon"], "duration 'soon'"),
         (["run", "mini", "--speed", "0"], "--speed must be positive"),
+        (["run", "mini", "--offline", "--speed", "5"], "--offline runs no network"),
+        (["run", "mini", "--mes", "http://127.0.0.1:9", "--mes-arg", "--error-rate=0.1"],
+         "--mes-arg is for the embedded"),
+        (["run", "mini", "--load", "wave"], "load shape 'wave'"),
+        (["run", "mini", "--realtime", "--speed", "2"], "--realtime is --speed 1"),
         (["run", "nope"], "no line 'nope'"),
         (["lines", "validate", "/nonexistent.yaml"], "no line '/nonexistent.yaml'"),
     ],

@@ -57,7 +57,9 @@ cli.add_command(energy)
 def main() -> None:
     """Console entry point: run the CLI with the one error boundary."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # a command's click.exceptions.Exit comes back as its code
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TwinError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

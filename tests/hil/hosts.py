@@ -42,13 +42,13 @@ class FakeHost:
         answer = await self.call("2.1", {"OperatorUserID": "op1001", "OperatorPassword": PASSWORD})
         self.token = answer["data"]["authorization"]
 
-    def start_heartbeat(self, every_s: float, *, skip: int | None = None) -> None:
-        """Heartbeats on a fixed schedule (no drift); ``skip`` leaves out that beat (0 = the first)."""
+    def start_heartbeat(self, every_s: float, *, skip: tuple[int, ...] = ()) -> None:
+        """Heartbeats on a fixed schedule (no drift); ``skip`` leaves out those beats (0 = the first)."""
 
         async def beat() -> None:
             start = time.monotonic()
             for n in range(10_000):
-                if n != skip:
+                if n not in skip:
                     await self.call("2.2", {"IsOnline": True})
                 await asyncio.sleep(max(start + (n + 1) * every_s - time.monotonic(), 0))
 

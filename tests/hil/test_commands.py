@@ -115,6 +115,28 @@ async def test_plc_interlock_fails_when_ignored(
     assert code == 1 and "FAILED" in out
 
 
+@pytest.mark.e2e
+async def test_plc_host_turns_a_plcs_cycles_into_mes_calls(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc, address = await _serve()
+    try:
+        args = ["plc", "host", "--map", "winder.modbus", "--connect", address, "--equipment", "A02-WIND-01"]
+        args += ["--mes", "embedded", "--report", "2.44", "--listen", "127.0.0.1:0", "--duration-s", "2", "--json"]
+        code, out = await asyncio.to_thread(run, args, monkeypatch, capsys)
+    finally:
+        served = await _stop(proc)
+    assert code == 0, out
+    summary = json.loads(out[out.index("{\n") :])
+    assert summary["equipment"] == "A02-WIND-01" and summary["parts"] >= 3
+    assert summary["calls"]["2.44 CollingPolar"]["ok"] == summary["calls"]["2.44 CollingPolar"]["calls"] >= 3
+    assert summary["calls"]["2.9 Recipe"]["ok"] == 1
+    assert re.search(r"MES 2\.44 CollingPolar: ok", out) and "PLC cycle complete" in out
+    assert "host wrote param_wd0001_upper = 14.0" in served  # the MES's limits, written down to the PLC
+    code, out = run(["plc", "host", *args[2:8], "--mes", "mes:8080"], monkeypatch, capsys)
+    assert code == 2 and "--mes must be a URL" in out
+
+
 def _journal(mes: Profile, path: Path, *, heartbeat_gap: float) -> None:
     script = Script(mes)
     script.login("A02-HP-01")

@@ -61,16 +61,16 @@ def test_interlock_callbacks_and_host_writes(modbus_map: IoMap) -> None:
 
 def test_read_limits_reflects_what_the_host_wrote(modbus_map: IoMap) -> None:
     image = IoImage(modbus_map)
-    image.host_write("param_wind_tension_upper", 28.0)
-    image.set_param_value("WIND-TENSION", 27.5)
-    limits = image.read_limits()["WIND-TENSION"]
-    assert (limits.value, limits.upper, limits.lower) == (27.5, 28.0, 20.0)
+    image.host_write("param_wd0001_upper", 28.0)
+    image.set_param_value("WD0001", 13.5)
+    limits = image.read_limits()["WD0001"]
+    assert (limits.value, limits.upper, limits.lower) == (13.5, 28.0, 9.0)
     assert limits.within()
     assert limits.as_param() == {
-        "ParamCode": "WIND-TENSION",
-        "ParamValue": "27.5",
+        "ParamCode": "WD0001",
+        "ParamValue": "13.5",
         "ParamUpper": "28",
-        "ParamLower": "20",
+        "ParamLower": "9",
     }
     with pytest.raises(ConfigError, match="no startup parameter"):
         image.set_param_value("NOPE", 1)

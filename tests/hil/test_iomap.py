@@ -18,7 +18,7 @@ def test_shipped_maps_load_with_every_role_the_twin_uses() -> None:
         m = load_io_map(name)
         for role in ("run", "cycle_pulse", "cycle_counter", "barcode", "alarm_code", "interlock", "interlock_code"):
             assert m.role(role) is not None, (name, role)
-        assert [p.code for p in m.parameters] == ["WIND-TENSION", "WIND-SPEED", "WIND-ALIGN"]
+        assert [p.code for p in m.parameters] == ["WD0001", "WD0002", "WD0003", "WD0004"]
 
 
 def test_modbus_map_layout(modbus_map: IoMap) -> None:
@@ -26,7 +26,7 @@ def test_modbus_map_layout(modbus_map: IoMap) -> None:
     assert (barcode.table, barcode.address, barcode.size) == ("input_register", 10, 12)
     assert modbus_map.signal("cycle_count").size == 2
     upper = modbus_map.parameters[0].upper
-    assert (upper.table, upper.address, upper.writer, upper.initial) == ("holding_register", 102, "host", 30.0)
+    assert (upper.table, upper.address, upper.writer, upper.initial) == ("holding_register", 102, "host", 15.0)
     assert modbus_map.parameters[0].value.writer == "plc"
     assert modbus_map.table_size("input_register") == 33
     assert (modbus_map.pulse_s, modbus_map.poll_s, modbus_map.interlock_timeout_s) == (0.5, 0.1, 3.0)
@@ -49,7 +49,7 @@ def _broken(tmp_path: Path, change: callable) -> Path:
         (lambda d: d["signals"][5].update(writer="host"), "a host cannot write an input_register"),
         (lambda d: d["signals"][0].update(type="uint16"), "a discrete_input holds one bit"),
         (lambda d: d["signals"][0].update(type="int8"), "signals[0].type: 'int8' is not one of"),
-        (lambda d: d["parameters"][0].update(upper=100), "parameters[0].upper.address: param_wind_tension_upper"),
+        (lambda d: d["parameters"][0].update(upper=100), "parameters[0].upper.address: param_wd0001_upper"),
         (lambda d: d["signals"][11].update(initial=4000), "initial: winding_tension: 4000 does not fit int16"),
     ],
 )

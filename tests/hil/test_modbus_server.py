@@ -52,16 +52,16 @@ async def test_host_writes_limits_and_interlock_but_not_what_the_plc_owns(modbus
     try:
         reply = await client.write_registers(102, client.convert_to_registers(28.5, DT.FLOAT32), device_id=1)
         assert not reply.isError()
-        assert not (await client.write_register(121, 90, device_id=1)).isError()  # 0.90 mm at scale 0.01
+        assert not (await client.write_register(121, 90, device_id=1)).isError()  # 0.90 N at scale 0.01
         assert not (await client.write_coil(0, True, device_id=1)).isError()
         limits = image.read_limits()
-        assert limits["WIND-TENSION"].upper == 28.5 and limits["WIND-ALIGN"].upper == 0.9
+        assert limits["WD0001"].upper == 28.5 and limits["WD0003"].upper == 0.9
         assert image.interlocked
         assert ("interlock", True) in written
         refused = await client.write_registers(100, client.convert_to_registers(1.0, DT.FLOAT32), device_id=1)
         assert refused.isError() and refused.exception_code == 2
         assert (await client.write_register(50, 1, device_id=1)).isError()  # unmapped
-        assert image.read_limits()["WIND-TENSION"].value == 25.0
+        assert image.read_limits()["WD0001"].value == 12.0
         assert plc.refused_writes == 2
         regs = (await client.read_holding_registers(102, count=2, device_id=1)).registers
         assert client.convert_from_registers(regs, DT.FLOAT32) == 28.5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hil.conftest import wait_until
+from tests.hil.conftest import Relay, wait_until
 from twin.hil.events import Backoff, CycleCompleted, LinkDown, LinkUp
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap
@@ -31,8 +31,8 @@ async def test_cycles_interlock_and_limits_over_opcua(opcua_map: IoMap) -> None:
         cycle = next(e for e in events if isinstance(e, CycleCompleted))
         assert cycle.barcode == f"JR{cycle.count:06d}" and cycle.ok is True
 
-        await watcher.write("param_wind_tension_upper", 27.5)
-        assert image.read_limits()["WIND-TENSION"].upper == 27.5
+        await watcher.write("param_wd0001_upper", 27.5)
+        assert image.read_limits()["WD0001"].upper == 27.5
         with pytest.raises(PlcRefused, match=r"BadUserAccessDenied|BadNotWritable"):
             await watcher.link.write(opcua_map.signal("run"), False)  # the PLC's own signal
         assert image.running
@@ -45,8 +45,8 @@ async def test_cycles_interlock_and_limits_over_opcua(opcua_map: IoMap) -> None:
         station.obey_interlock = False
         failed = await watcher.check_interlock(500204, timeout_s=0.3)
         assert failed.status == "failed" and image.running
-        await wait_until(lambda: watcher.read_limits().get("WIND-TENSION") is not None)
-        assert watcher.read_limits()["WIND-TENSION"].upper == 27.5
+        await wait_until(lambda: watcher.read_limits().get("WD0001") is not None)
+        assert watcher.read_limits()["WD0001"].upper == 27.5
     finally:
         await watcher.stop()
         await station.stop()
@@ -56,20 +56,22 @@ async def test_cycles_interlock_and_limits_over_opcua(opcua_map: IoMap) -> None:
 async def test_opcua_link_loss_and_recovery(opcua_map: IoMap) -> None:
     image = IoImage(opcua_map)
     plc = VirtualOpcUaPlc(image, port=0)
-    port = await plc.start()
+    relay = Relay(await plc.start())
+    port = await relay.start()
     events: list = []
     link = connect_plc(opcua_map, "127.0.0.1", port, timeout_s=1.0)
     watcher = PlcWatcher(link, on_event=events.append, poll_s=0.05, backoff=FAST)
     await watcher.start()
     try:
         await wait_until(lambda: watcher.connected)
-        await plc.stop()
+        await relay.cut()
         await wait_until(lambda: len([e for e in events if isinstance(e, LinkDown)]) >= 2)
-        plc = VirtualOpcUaPlc(image, port=port)
-        await plc.start()
+        assert not watcher.connected
+        await relay.restore()
         await wait_until(lambda: isinstance(events[-1], LinkUp) and events[-1].down_s is not None, timeout_s=10)
         image.set_running(True)
         await wait_until(lambda: watcher.values.get("run") is True)
     finally:
         await watcher.stop()
+        await relay.cut()
         await plc.stop()

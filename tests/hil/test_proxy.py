@@ -28,8 +28,9 @@ from twin.profile import load_profile
 
 PROFILE = load_profile(MES_PROFILE)
 BEAT = 1.0
-# Tolerance wide enough that a loaded CI machine stalling the loop for a few hundred ms breaks nothing.
-SETTINGS = Settings(heartbeat_s=BEAT, heartbeat_tolerance_s=0.45, down_reason_after_s=0.8, long_stop_s=0.8)
+# Tolerance wide enough that a loaded machine (2 shared cores) stalling the loop for most of a second breaks
+# nothing, and still narrow enough that two skipped beats (a 3 s gap) are caught.
+SETTINGS = Settings(heartbeat_s=BEAT, heartbeat_tolerance_s=0.9, down_reason_after_s=0.8, long_stop_s=0.8)
 LONG = 1.2  # a stop longer than both limits
 
 BREAKS = {
@@ -76,7 +77,7 @@ async def breaker(h: FakeHost) -> None:
     if h.code == "A02-LOGIN-01":
         await h.call("2.2", {"IsOnline": True})
     await h.login()
-    h.start_heartbeat(BEAT, skip=2 if h.code == "A02-HB-01" else None)
+    h.start_heartbeat(BEAT, skip=(1, 2) if h.code == "A02-HB-01" else ())
     match h.code:
         case "A02-STATE-01":
             await h.state("3")
@@ -104,7 +105,7 @@ async def breaker(h: FakeHost) -> None:
         case "A02-SCHEMA-01":
             status, _ = await h.post("/EquipmentService/api/v1/TimeSynch", {"equipmentCode": h.code})
             assert status == 200
-    await asyncio.sleep(3.3 if h.code == "A02-HB-01" else 1.6)  # the skipped beat shows once the next one comes
+    await asyncio.sleep(3.3 if h.code == "A02-HB-01" else 1.6)  # the skipped beats show once the next one comes
 
 
 async def scenario(tmp: Path) -> dict[str, Any]:
@@ -232,7 +233,7 @@ def test_report_files_are_written(recording: dict[str, Any], tmp_path: Path) -> 
     assert data["summary"]["hosts"] == len(BREAKS) + 1 and data["summary"]["passed"] == 1
     text = paths[1].read_text(encoding="utf-8")
     assert "A02-GOOD-01 (127.0.0.1)  PASS" in text and "A02-HB-01 (127.0.0.1)  FAIL" in text
-    assert "heartbeat" in text and "expected 0.55-1.45 s" in text
+    assert "heartbeat" in text and "expected 0.1-1.9 s" in text
     html = paths[2].read_text(encoding="utf-8")
     assert "<h2>A02-TRAY-01" in html and "tray out (2.41) of tray T-BAD" in html
 

@@ -40,6 +40,7 @@ async def test_metrics_are_prometheus_text(host: Host) -> None:
     await host.ok("Heartbeat", {"IsOnline": True})
     async with host.session.get(host.url + "/metrics") as resp:
         assert resp.status == 200 and resp.content_type == "text/plain"
+        assert "version=0.0.4" in resp.headers["Content-Type"]
         text = await resp.text()
     samples = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
     assert samples and all(PROM_LINE.match(ln) for ln in samples), [ln for ln in samples if not PROM_LINE.match(ln)]

@@ -224,3 +224,28 @@ async def test_electrolyte_batches_on_a_schedule(
         return len({b["BatchSfc"] for _, b in listener.received}) >= 2
 
     await wait_for(two_rounds)
+
+
+async def test_counts_and_interlocks_read_in_process(
+    make_mes: Any, session: aiohttp.ClientSession, profile: Profile, listener: Listener
+) -> None:
+    """What ``twin run`` reads from the MES it embeds, without HTTP: requests per interface, interlocks."""
+    running = await make_mes(addresses={WINDER: listener.address})
+    host = Host(session, running.url, profile)
+    await host.login()
+    await verified(host, WINDER, HOT_PRESS, XRAY)
+    await host.refused("Inbound", {"Sfc": "JR-NEVER-MADE"}, HOT_PRESS, "unknown to the MES")
+    for _ in range(3):
+        await _xray(host, 0)
+    await _settled(host, 1)
+    counts = running.requests_by_interface()
+    assert counts["CollingPolar"] == {"requests": 3, "ok": 3, "refused": 0}
+    assert counts["Inbound"] == {"requests": 7, "ok": 6, "refused": 1}
+    assert counts["Outbound"]["ok"] == 6
+    assert running.refusals() == {"product": 1}
+    assert running.interlock_counts() == {("500201", "delivered"): 1}
+    records = await running.interlocks()
+    assert [(r["code"], r["equipment"], r["detector"], r["outcome"]) for r in records] == [
+        ("500201", WINDER, XRAY, "delivered")
+    ]
+    assert records[0]["finished_at"] and "叠片机设备编码【A02-WIND-01】" in records[0]["message"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.metrics import Exchange, ExchangeLog, LatencyBook, read_exchange_log
+from twin.metrics.exchange import COLUMNS
 
 
 def make(i: int, rng: random.Random, op: str = "Heartbeat") -> Exchange:
@@ -36,11 +37,18 @@ CRASHING_WRITER = """
 import os, sys
 from pathlib import Path
 from twin.metrics import Exchange, ExchangeLog
-log = ExchangeLog(Path(sys.argv[1]), flush_rows=10, flush_s=3600)
+log = ExchangeLog(Path(sys.argv[1]), flush_rows=1000, flush_s=3600)
 for i in range(25):
     log.append(Exchange("Heartbeat", "EQ-01", i, i, i, i + 0.01, 200, 0, 100, 30))
+    if i in (9, 19):
+        log.flush()  # what a checkpoint does: wait until the writer thread has it on disk
 os._exit(9)  # dies with 5 rows unflushed, no close, no atexit
 """
+
+
+def test_a_row_has_the_columns_in_order() -> None:
+    ex = Exchange("Inbound", "A02-XR-01", 1.5, 10.0, 10.001, 10.01, 200, 0, 120, 30, "")
+    assert dict(zip(COLUMNS, ex.as_row(), strict=True)) == {f: getattr(ex, f) for f in COLUMNS}
 
 
 def test_log_is_readable_after_a_crash(tmp_path: Path) -> None:

@@ -82,15 +82,15 @@ def _answer(op: str, rng: random.Random, slow: float) -> tuple[int, int | None, 
     return 200, 0, "", service
 
 
-def synthesize(seed: int = 1, *, slow: float = 1.0) -> tuple[list[Exchange], float]:
+def synthesize(seed: int = 1, *, slow: float = 1.0, wall_s: float = WALL_S) -> tuple[list[Exchange], float]:
     """Exchanges of one run, in the order a run logs them (by sent time), and the run's start time."""
     rng = random.Random(seed)
-    t0 = time.time() - WALL_S - 5
+    t0 = time.time() - wall_s - 5
     out: list[Exchange] = []
     backlog_at = OUTAGE[1] + 0.5
     for op, (rate, _) in MIX.items():
         t = rng.uniform(0, 1 / rate)
-        while t < WALL_S - 1:
+        while t < wall_s - 1:
             intended = t0 + t
             late = 0.02 if rng.random() < 0.02 else rng.uniform(0, 0.001)
             sent = intended + late
@@ -107,7 +107,7 @@ def synthesize(seed: int = 1, *, slow: float = 1.0) -> tuple[list[Exchange], flo
     return out, t0
 
 
-def extras(t0: float, backlog_max: int) -> dict[str, Any]:
+def extras(t0: float, backlog_max: int, drain_s: float) -> dict[str, Any]:
     interlocks = [dict(i, decided_wall=t0 + 100 + k * 50) for k, i in enumerate(INTERLOCKS)]
     for i in interlocks:
         if i["reaction_s"] is not None:
@@ -125,24 +125,32 @@ def extras(t0: float, backlog_max: int) -> dict[str, Any]:
         "output_cost_of_mes_latency": {"cells_lost": 37, "share": 0.0063, "offline_model_cells_out": 5_849},
         "interlocks": interlocks,
         "outages": [
-            {"start_wall": t0 + OUTAGE[0], "end_wall": t0 + OUTAGE[1], "backlog_max": backlog_max, "drain_s": 4.5}
+            {"start_wall": t0 + OUTAGE[0], "end_wall": t0 + OUTAGE[1], "backlog_max": backlog_max, "drain_s": drain_s}
         ],
     }
 
 
-def write_run(root: Path, *, seed: int = 1, slow: float = 1.0, with_extras: bool = True) -> SyntheticRun:
-    exchanges, t0 = synthesize(seed, slow=slow)
+def drain_s(queued: list[Exchange], t0: float) -> float:
+    """From the end of the outage to the last queued exchange re-sent: what a run records as the drain."""
+    return max(ex.sent_wall for ex in queued) - (t0 + OUTAGE[1])
+
+
+def write_run(
+    root: Path, *, seed: int = 1, slow: float = 1.0, with_extras: bool = True, wall_s: float = WALL_S
+) -> SyntheticRun:
+    """A run folder as ``twin run`` writes it; a shorter ``wall_s`` (no outage before 300 s) for tests of plumbing."""
+    exchanges, t0 = synthesize(seed, slow=slow, wall_s=wall_s)
     success = {op: codes for op, (_, codes) in MIX.items()}
     run = RunFolder(
         new_run_dir(root, "mini"),
-        {"line": "mini", "seed": seed, "speed": SPEED, "mes": "embedded", "duration_s": WALL_S, "scale": 1},
+        {"line": "mini", "seed": seed, "speed": SPEED, "mes": "embedded", "duration_s": wall_s, "scale": 1},
     )
     run.started_wall = t0
     for ex in exchanges:
         run.record(ex, ex.ok(success[ex.operation]))
     if with_extras:
-        queued = sum(1 for ex in exchanges if OUTAGE[0] <= ex.intended_wall - t0 < OUTAGE[1] and ex.status)
-        run.extra.update(extras(t0, queued))
+        queued = [ex for ex in exchanges if OUTAGE[0] <= ex.intended_wall - t0 < OUTAGE[1] and ex.status]
+        run.extra.update(extras(t0, len(queued), drain_s(queued, t0)))
     run.finish()
     return SyntheticRun(run.path, exchanges, success, t0)
 

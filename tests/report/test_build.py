@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
 
@@ -129,6 +130,11 @@ def test_html_tables_show_the_same_numbers(full_run: SyntheticRun, expected: dic
         assert int(cells[2].replace(",", "")) == exp.count
         rate = float(cells[4].rstrip(" %")) / 100 if cells[4] != "0" else 0.0
         assert rate == pytest.approx(exp.failures / exp.count, rel=5e-3)  # shown with 3 digits
+        by_code = [
+            f"{k}: {n:,} ({n / exp.count * 100:.3g} %)"
+            for k, n in sorted(exp.errors.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+        assert cells[5] == " · ".join(by_code)  # the error rate by code
         p99 = float(cells[8].replace(",", ""))
         assert abs(p99 - exp.pct_ms(exp.latency, 99)) <= max(exp.pct_ms(exp.latency, 99) * 0.006, 0.006)  # 3 digits
     total = parser.rows[("group", "all")]
@@ -168,3 +174,59 @@ def test_every_file_of_the_report_is_written(full_run: SyntheticRun) -> None:
     assert html.index('id="verdict"') < html.index('id="settings"') < html.index('id="kpis"')
     assert html.index('id="kpis"') < html.index('id="interfaces"') < html.index('id="plots"')
     assert math.isclose(json.loads((full_run.path / "summary.json").read_text())["line"]["yield"], 0.934)
+
+
+def test_the_outage_table_sets_the_recorded_drain_beside_the_measured_one(full_run: SyntheticRun) -> None:
+    parser = _Tables()
+    parser.feed((full_run.path / "report.html").read_text(encoding="utf-8"))
+    header, row = parser.after["outages"][:2]
+    recorded, measured = row[header.index("drain (s, as the run recorded)")], row[-1]
+    found = re.fullmatch(r"([\d.]+) \(± ([\d.]+)\)", measured)
+    assert found, measured
+    value, bucket = float(found[1]), float(found[2])
+    assert value - bucket <= float(recorded) <= value  # the log agrees with the run, to a bucket
+
+
+class _Tables(HTMLParser):
+    """Rows (header first) of the first table after each ``<h2 id=...>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after: dict[str, list[list[str]]] = {}
+        self.section = ""
+        self.text: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h2":
+            self.section = dict(attrs).get("id") or ""
+        elif tag == "tr" and self.section:
+            self.after.setdefault(self.section, []).append([])
+        elif tag in ("td", "th"):
+            self.text = ""
+
+    def handle_data(self, data: str) -> None:
+        if self.text is not None:
+            self.text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.text is not None and self.section in self.after:
+            self.after[self.section][-1].append(self.text.strip())
+            self.text = None
+
+
+def test_summary_json_for_machines_says_what_the_report_says(full_run: SyntheticRun) -> None:
+    """summary.json (the run's, for machines) and verdict.json agree with stats.csv and the page, figure for figure."""
+    summary = json.loads((full_run.path / "summary.json").read_text())
+    rows = _stats(full_run)
+    for name, row in rows.items():
+        s = summary["total"] if name == "Aggregated" else summary["interfaces"][name]
+        assert s["count"] == int(row["Request Count"]) and s["failures"] == int(row["Failure Count"])
+        assert s["error_rate"] == pytest.approx(float(row["Error Rate"]), abs=1e-6)
+        for p in ("p50", "p90", "p99", "p99.9", "max"):
+            for kind, column in (("latency_ms", "Latency"), ("service_ms", "Service")):
+                assert s[kind][p] == pytest.approx(float(row[f"{column} {p} ms".replace(" max ", " Max ")]), abs=5e-4)
+    verdict = json.loads((full_run.path / "verdict.json").read_text())
+    html = (full_run.path / "report.html").read_text(encoding="utf-8")
+    assert verdict["headline"] in html and verdict["slo_file"].endswith("default.yaml")
+    assert summary["report"]["headline"] == verdict["headline"] and summary["report"]["met"] is verdict["met"]
+    assert sum(c["passed"] is False for c in verdict["checks"]) == int(verdict["headline"].split()[3])

@@ -16,7 +16,7 @@ from twin.report import write_report
 
 
 def test_a_run_without_extras_reports_traffic_only(tmp_path: Path) -> None:
-    run = write_run(tmp_path, with_extras=False)
+    run = write_run(tmp_path, with_extras=False, wall_s=120)
     verdict = write_report(run.path)
     html = (run.path / "report.html").read_text(encoding="utf-8")
     assert verdict.slo_file is None and verdict.exit_code == 0 and "NO SLO CHECKED" in html
@@ -28,7 +28,6 @@ def test_a_run_without_extras_reports_traffic_only(tmp_path: Path) -> None:
 
 def test_a_folder_without_log_or_histograms_or_settings_still_reports(tmp_path: Path) -> None:
     run = write_run(tmp_path)
-    write_report(run.path)
     shutil.copytree(run.path, tmp_path / "no-log")
     (tmp_path / "no-log" / "exchanges.csv.gz").unlink()
     (tmp_path / "no-log" / "settings.json").unlink()
@@ -39,7 +38,7 @@ def test_a_folder_without_log_or_histograms_or_settings_still_reports(tmp_path: 
     shutil.copytree(run.path, tmp_path / "no-hist")
     (tmp_path / "no-hist" / "histograms.json").unlink()
     write_report(tmp_path / "no-hist")
-    with open(run.path / "stats.csv", encoding="utf-8") as a, open(tmp_path / "no-hist" / "stats.csv") as b:
+    with open(tmp_path / "no-log" / "stats.csv", encoding="utf-8") as a, open(tmp_path / "no-hist" / "stats.csv") as b:
         counts = [[r.split(",")[:3] for r in f.read().splitlines()] for f in (a, b)]
     assert counts[0] == counts[1]  # rebuilt from the log: the same counts
 
@@ -55,7 +54,7 @@ def test_a_run_killed_before_any_exchange(tmp_path: Path) -> None:
 
 
 def test_a_log_cut_between_checkpoints_is_noted(tmp_path: Path) -> None:
-    run = write_run(tmp_path, with_extras=False)
+    run = write_run(tmp_path, with_extras=False, wall_s=120)
     with open(run.path / "exchanges.csv.gz", "ab") as fh:  # rows the histograms never saw
         fh.write(gzip.compress(b"Heartbeat,EQ-1,1,1,1,1.002,200,0,10,10,\n" * 5))
     write_report(run.path)
@@ -80,7 +79,7 @@ def test_what_is_not_a_run_folder_is_bad_input(tmp_path: Path, setup, message: s
 
 
 def test_garbage_extras_do_not_break_the_page(tmp_path: Path) -> None:
-    run = write_run(tmp_path, with_extras=False)
+    run = write_run(tmp_path, with_extras=False, wall_s=120)
     summary = json.loads((run.path / "summary.json").read_text())
     summary.update(line={"hourly": "soon", "oee": {"A": 0.5}, "note": None}, interlocks=[{"code": 1}, "junk"],
                    outages=[{"start_wall": "x"}], output_cost_of_mes_latency=12.5)  # fmt: skip
@@ -88,3 +87,23 @@ def test_garbage_extras_do_not_break_the_page(tmp_path: Path) -> None:
     write_report(run.path)
     html = (run.path / "report.html").read_text(encoding="utf-8")
     assert "50.00 %" in html and "12.5" in html and 'id="interlocks"' in html and 'id="outages"' in html
+
+
+def test_summary_json_gets_back_what_a_checkpoint_left_out_and_the_verdict(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_extras=False, wall_s=120)
+    before = json.loads((run.path / "summary.json").read_text())
+    cut = json.loads((run.path / "summary.json").read_text())
+    for part in [cut["total"], *cut["interfaces"].values()]:
+        part["latency_ms"], part["service_ms"] = {}, {}  # as a checkpoint without percentiles leaves them
+    cut["line_note"] = "kept as the run wrote it"
+    (run.path / "summary.json").write_text(json.dumps(cut))
+    write_report(run.path)
+    after = json.loads((run.path / "summary.json").read_text())
+    assert after["line_note"] == "kept as the run wrote it" and after["state"] == before["state"]
+    for name in [None, *before["interfaces"]]:
+        old, new = (s["total"] if name is None else s["interfaces"][name] for s in (before, after))
+        assert new["count"] == old["count"] and new["failures"] == old["failures"]
+        for kind in ("latency_ms", "service_ms"):
+            assert new[kind] == pytest.approx(old[kind], rel=1e-9)
+    assert after["report"]["met"] is True and after["report"]["headline"].startswith("NO SLO CHECKED")
+    assert "report.html" in after["report"]["files"] and "summary.json" in after["report"]["files"]

@@ -6,8 +6,8 @@ import random
 
 from hdrh.histogram import HdrHistogram
 
+from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
-from twin.report.hdr import HdrArrays
 
 PERCENTILES = [0.0, 0.1, 1, 10, 50, 66, 75, 90, 99, 99.9, 99.99, 99.999, 100]
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import random
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +57,65 @@ def test_chunks_equal_the_reference_reader(tmp_path: Path, block_bytes: int) -> 
             log.append(ex)
     reference = list(read_exchange_log(tmp_path / "x.csv.gz"))
     assert _back(LogReader(tmp_path / "x.csv.gz", block_bytes=block_bytes)) == _without_answered_errors(reference)
+
+
+_WORKERS_SCRIPT = """
+import gzip, os, sys
+from pathlib import Path
+import twin.report.logscan as logscan
+from tests.report.test_logscan import _awkward, _back, _without_answered_errors
+from twin.metrics import ExchangeLog, read_exchange_log
+from twin.metrics.exchange import COLUMNS
+
+tmp, parent = Path(sys.argv[1]), os.getpid()
+with ExchangeLog(tmp / "x.csv.gz", flush_rows=257) as log:
+    for ex in _awkward(3000, seed=5):
+        log.append(ex)
+expected = _without_answered_errors(list(read_exchange_log(tmp / "x.csv.gz")))
+reader = logscan.LogReader(tmp / "x.csv.gz", block_bytes=4000, workers=2)
+assert _back(reader) == expected and reader.workers_used == 2, "workers read otherwise"
+(tmp / "bad.csv.gz").write_bytes(gzip.compress(",".join(COLUMNS).encode() + b"\\nHeartbeat,EQ,x,1\\n" * 50))
+try:
+    list(logscan.LogReader(tmp / "bad.csv.gz", block_bytes=100, workers=2))
+    raise AssertionError("a broken row read by a worker was accepted")
+except logscan.ConfigError as exc:
+    assert "is not an exchange" in str(exc), exc
+here = []
+real = logscan.parse_block
+
+def dies_in_a_worker(text):  # as the kernel's OOM killer would end a worker
+    if os.getpid() != parent:
+        os._exit(1)
+    here.append(text)
+    return real(text)
+
+logscan.parse_block = dies_in_a_worker
+reader = logscan.LogReader(tmp / "x.csv.gz", block_bytes=4000, workers=2)
+assert _back(reader) == expected and reader.workers_used == 2 and len(here) > 20, "a dead worker lost blocks"
+print("ok")
+"""
+
+
+def test_worker_processes_read_the_same_and_survive_a_dead_worker(tmp_path: Path) -> None:
+    """In a fresh process: workers are forked only from a single-threaded one, and pytest's may have threads."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _WORKERS_SCRIPT, str(tmp_path)], cwd=root, capture_output=True,
+                          text=True, timeout=100, check=False)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
+
+
+def test_workers_are_not_forked_from_a_process_with_threads(tmp_path: Path) -> None:
+    with ExchangeLog(tmp_path / "x.csv.gz") as log:
+        log.append(_awkward(1, seed=1)[0])
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, args=(30,))
+    other.start()
+    try:
+        reader = LogReader(tmp_path / "x.csv.gz", workers=2)
+        assert sum(len(c) for c in reader) == 1 and reader.workers_used == 0
+    finally:
+        stop.set()
+        other.join(10)
 
 
 def test_an_empty_log_has_no_chunks(tmp_path: Path) -> None:

@@ -89,6 +89,27 @@ def test_interlock_objective_without_interlocks_is_not_checked(tmp_path: Path) -
     assert verdict.met and verdict.checks[0].passed is None and "no interlocks" in verdict.checks[0].note
 
 
+PER_CODE = """
+interlocks:
+  - {name: all, max_reaction_s: 5}
+  - {name: alignment, code: "5002*", max_reaction_s: 1.0}
+  - {name: winder 1, code: 500201, equipment: A02-WIND-01, max_reaction_s: 0.9}
+  - {name: hipot, code: 500202, max_reaction_s: 1.0}
+"""
+
+
+def test_interlock_objectives_per_code_and_equipment(full_run: SyntheticRun, tmp_path: Path) -> None:
+    slo = load_slo(_slo(tmp_path, PER_CODE))
+    verdict = check(slo, {}, 1.0, _summary(full_run))  # 500201 0.8 s, 500203 1.4 s, 500301 never stopped
+    by_name = {c.objective: c for c in verdict.checks}
+    assert by_name["all"].passed is False and "1 of 3 interlocks never stopped" in by_name["all"].note
+    assert by_name["alignment"].passed is False and by_name["alignment"].actual == 1.4
+    assert by_name["alignment"].target == "interlocks 5002*"
+    assert by_name["winder 1"].passed is True and by_name["winder 1"].actual == 0.8
+    assert by_name["hipot"].passed is None and "no matching interlock" in by_name["hipot"].note
+    assert slo.interlock_limit(500201) == 1.0 and slo.interlock_limit("500301") == 5.0
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -101,6 +122,8 @@ def test_interlock_objective_without_interlocks_is_not_checked(tmp_path: Path) -
         ("title: nothing\n", "checks nothing"),
         ("objectives: [\n", "not valid YAML"),
         ("- just a list\n", "expected a mapping"),
+        ("interlocks:\n  - {code: 500201}\n", ":2: interlocks[0]: 'max_reaction_s' is a required property"),
+        ("interlocks:\n  max_reaction_s: 0\n", ":2: interlocks.max_reaction_s: 0 is less than or equal to"),
     ],
 )
 def test_a_malformed_file_names_line_key_and_rule(tmp_path: Path, text: str, message: str) -> None:
@@ -111,13 +134,13 @@ def test_a_malformed_file_names_line_key_and_rule(tmp_path: Path, text: str, mes
 
 def test_the_shipped_example_loads_by_name() -> None:
     slo = load_slo("default")
-    assert slo.source.name == "default.yaml" and slo.interlocks == {"max_reaction_s": 2.0}
+    assert slo.source.name == "default.yaml" and [o.max_reaction_s for o in slo.interlocks] == [2.0]
     assert {"status", "tracking", "trays"} <= set(slo.groups)
 
 
 @pytest.mark.e2e
 def test_twin_report_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    run = write_run(tmp_path / "reports", with_extras=False)
+    run = write_run(tmp_path / "reports", with_extras=False, wall_s=120)
     code, out = _run_cli(["report", str(run.path), "--slo", str(_slo(tmp_path, LOOSE))], monkeypatch, capsys)
     assert code == 0 and "SLOs MET" in out
     assert json.loads((run.path / "verdict.json").read_text())["met"] is True

@@ -81,3 +81,14 @@ def test_latency_bins_cover_microseconds_to_an_hour() -> None:
 def test_a_log_longer_than_its_summary_said_merges_buckets(full_run: SyntheticRun, tmp_path: Path) -> None:
     t = scan_log(full_run.path / "exchanges.csv.gz", span_s=10.0, group_of={}, success={})
     assert t.n_buckets <= 600 and t.count.sum() == t.rows and t.bucket_s > nice_bucket_s(10.0)
+
+
+def test_the_drain_is_measured_from_the_log_to_a_bucket(scanned, full_run: SyntheticRun) -> None:  # type: ignore[no-untyped-def]
+    t, xs = scanned
+    start, end = (full_run.started_wall + s - t.origin_wall for s in OUTAGE)
+    last_resent = max(ex.sent_wall for ex in xs if OUTAGE[0] <= ex.intended_wall - full_run.started_wall < OUTAGE[1])
+    actual = last_resent - t.origin_wall - end
+    assert actual > 20  # the synthetic MES re-sends about 575 queued exchanges at 20 a second
+    measured = t.drained_s(start, end)
+    assert measured is not None and actual <= measured <= actual + t.bucket_s
+    assert t.drained_s(t.n_buckets * t.bucket_s - 1, t.n_buckets * t.bucket_s) == 0.0  # nothing owed: drained

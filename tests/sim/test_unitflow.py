@@ -25,7 +25,9 @@ def _outbound_codes(calls: list) -> list[tuple[str, float]]:
     out = []
     for c in calls:
         name = c.op.operation_id
-        if name in ("Outbound", "BoundOutbound", "OutboundForCellBindTopCover", "FillingData"):
+        if name == "OutboundForCellBindTopCover":  # the product enters by its top cover and gets its cell code here
+            out.append((c.values["TopCoverSfc"], c.virtual_s))
+        elif name in ("Outbound", "BoundOutbound", "FillingData"):
             out.append((c.values["Sfc"], c.virtual_s))
         elif name == "OutboundSfcPolar":
             out.append((c.values["JzSfc"], c.virtual_s))

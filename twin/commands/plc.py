@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.commands.proxy import split_address
-from twin.errors import TwinError
+from twin.errors import ConfigError, TwinError
 
 
 class InterlockNotObeyed(TwinError):
@@ -24,7 +24,7 @@ class InterlockNotObeyed(TwinError):
 
 @click.group()
 def plc() -> None:
-    """PLCs in the loop: serve a station's I/O image, or watch a real PLC.
+    """PLCs in the loop: serve a station's I/O image, watch a real PLC, or be the host PC of one.
 
     \b
       twin plc maps                                             the I/O maps in lines/plc
@@ -32,6 +32,8 @@ def plc() -> None:
       twin plc serve --map winder.modbus --port 5020 --cycle-s 7.5
       twin plc watch --map winder.modbus --connect 10.0.0.21:502
       twin plc interlock --map winder.modbus --connect 10.0.0.21:502 --code 500201
+      twin plc host --map winder.modbus --connect 10.0.0.21 --equipment A02-WIND-01 --mes embedded \\
+          --report CollingPolar                                 the twin as the host PC of a real PLC
     """
 
 
@@ -99,7 +101,6 @@ def serve(
 async def _serve(
     map_ref: str, host: str, port: int | None, cycle_s: float | None, ignore: bool, duration_s: float | None
 ) -> None:
-    from twin.errors import ConfigError
     from twin.hil.image import IoImage
     from twin.hil.iomap import load_io_map
     from twin.hil.scripted import ScriptedStation
@@ -205,3 +206,111 @@ async def _interlock(link: Any, code: int, timeout_s: float | None, wait_s: floa
         raise InterlockNotObeyed(f"interlock {code}: {exc}") from None
     finally:
         await link.close()
+
+
+@plc.command("host")
+@click.option("--map", "map_ref", required=True, help="I/O map name (lines/plc) or file.")
+@click.option("--connect", required=True, metavar="HOST[:PORT]", help="The real PLC.")
+@click.option("--equipment", required=True, help="The equipment code the station has at the MES (A02-WIND-01).")
+@click.option("--mes", "mes_ref", required=True, metavar="URL|embedded", help="The MES, or 'embedded' (in-process).")
+@click.option("--report", multiple=True, help="MES call per finished part, in order (repeat) [Outbound].")
+@click.option("--listen", default="127.0.0.1:6868", show_default=True, help="Section-3 listener (HOST:PORT, 0 = free).")
+@click.option("--line", "line_ref", default="line-A02", show_default=True, help="Product, operator, embedded MES.")
+@click.option("--heartbeat-s", type=float, help="Heartbeat period [the line file's, 10].")
+@click.option("--duration-s", type=float, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="The summary as JSON at the end.")
+def host(
+    map_ref: str,
+    connect: str,
+    equipment: str,
+    mes_ref: str,
+    report: tuple[str, ...],
+    listen: str,
+    line_ref: str,
+    heartbeat_s: float | None,
+    duration_s: float | None,
+    as_json: bool,
+) -> None:
+    """Be the host PC of a station whose PLC is real: its cycles become the station's MES traffic.
+
+    Logs in, verifies the startup parameters (limits written down to the PLC), reports state, alarms and every
+    finished part with the PLC's barcode; an interlock from the MES (3.1, to --listen) is written to the PLC and
+    its reaction timed. Prints every call and PLC event; exit 1 if the PLC did not obey an interlock in time.
+    """
+    if mes_ref != "embedded" and "://" not in mes_ref:
+        raise ConfigError(f"--mes must be a URL (http://HOST:PORT) or 'embedded', got {mes_ref!r}")
+    host_, port = split_address(connect, "--connect", default_port=0)
+    raw = {"connect": "", "map": map_ref, "address": f"{host_}:{port}" if port else host_, "listen": listen}
+    summary = asyncio.run(_host(raw, equipment, mes_ref, report, line_ref, heartbeat_s, duration_s))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    if summary["interlocks_failed"]:
+        raise InterlockNotObeyed(
+            f"{summary['interlocks_failed']} interlock check(s) failed: " + "; ".join(summary["interlocks"])
+        )
+
+
+async def _host(
+    raw: dict[str, Any],
+    equipment: str,
+    mes_ref: str,
+    report: tuple[str, ...],
+    line_ref: str,
+    heartbeat_s: float | None,
+    duration_s: float | None,
+) -> dict[str, Any]:
+    from twin.hil.binding import host_for, parse_binding
+    from twin.hil.iomap import load_io_map
+    from twin.sim.linefile import load_line
+
+    line, profile = load_line(line_ref)
+    raw["connect"] = load_io_map(raw["map"]).protocol
+    if report:
+        raw["report"] = list(report)
+    binding = parse_binding(raw, where="--connect/--map")
+    period = heartbeat_s or float(line.periods.get("heartbeat_s", 10.0))
+    long_stop = float(line.periods.get("long_stop_s", 180.0))
+    mes_url = "" if mes_ref == "embedded" else mes_ref
+    host_ = host_for(
+        binding, equipment, profile, mes_url=mes_url, product=line.product, operator=dict(line.operator),
+        heartbeat_s=period, long_stop_s=long_stop,
+    )  # fmt: skip
+    host_.session.on_exchange = lambda sent: click.echo(f"{_now()} MES {sent.describe()}")
+    host_.watcher.add_listener(lambda event: click.echo(f"{_now()} PLC {event.describe()}"))
+    host_.on_check = lambda check: click.echo(f"{_now()} {check.describe()}")
+    try:
+        address = await host_.listen()
+    except OSError as exc:
+        raise ConfigError(f"--listen {raw['listen']}: {exc.strerror or exc}") from None
+    mes = None
+    if mes_ref == "embedded":
+        from twin.mes import MesConfig, start_mes
+
+        mes = await start_mes(MesConfig(port=0, db=":memory:", line=line_ref, addresses={equipment: address}))
+        host_.session.config.mes_url = mes.url
+    click.echo(
+        f"host of {equipment}: PLC {host_.watcher.link.endpoint}, MES {host_.session.config.mes_url}"
+        f"{' (embedded)' if mes else ''}, section 3 on {address}"
+    )
+    try:
+        await host_.start()
+        await _until_stopped(duration_s)
+    finally:
+        await host_.stop()
+        if mes is not None:
+            await mes.stop()
+    return host_.summary()
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table("call", "calls", "ok", "refused", "no answer", title=f"{summary['equipment']}: calls to the MES")
+    for name, row in summary["calls"].items():
+        table.add_row(name, *(str(row[k]) for k in ("calls", "ok", "refused", "no answer")))
+    Console().print(table)
+    click.echo(
+        f"parts {summary['parts']} (unseen {summary['missed']}), PLC outages {summary['plc_outages']}, "
+        f"MES outages {summary['mes_outages']}, interlocks passed {summary['interlocks_passed']}, "
+        f"failed {summary['interlocks_failed']}"
+    )

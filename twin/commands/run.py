@@ -1,47 +1,144 @@
-"""``twin run``: simulate a line and print its KPIs and the load it puts on the MES.
+"""``twin run``: the line against an MES (embedded by default), or offline with ``--offline``.
 
-Offline by default (no network: an in-process MES model answers after a latency model), one virtual hour
-unless ``--duration`` says otherwise. ``--realtime`` and ``--speed N`` run the same model through the
-asyncio bridge against the same in-process MES; the networked target (the embedded MES, or ``--mes URL``)
-plugs into the bridge's transport seam.
+Networked runs are ``twin.transport.session``; their live view and summary are ``twin.commands.run_live``.
+Offline runs (``twin.sim.runner.simulate``) print the line's KPIs and the load it would put on the MES.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from twin.commands.run_live import print_live_summary, run_live
 from twin.errors import ConfigError
 from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
+from twin.transport.session import NetConfig, prepare
 
 
 @click.command()
 @click.argument("line_ref", metavar="LINE")
+@click.option("--offline", is_flag=True, help="No network: the in-process MES model, as fast as the CPU goes.")
+@click.option("--mes", "mes_url", default=None, metavar="URL", help="Run against this MES, not the embedded one.")
+@click.option("--realtime", is_flag=True, help="1 virtual second per wall second (hardware in the loop).")
+@click.option("--speed", type=float, default=None, help="N virtual seconds per wall second.  [default: 20]")
+@click.option("--duration", "-d", default=None, help="Virtual time: 90s, 15m, 24h, 2d.  [default: 10m; offline 1h]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same line behaviour.")
+@click.option("--scale", type=int, default=1, show_default=True, help="K copies of the line (distinct codes).")
 @click.option(
-    "--offline", "mode", flag_value="offline", default=True, help="No network: in-process MES model (default)."
+    "--load",
+    default=None,
+    metavar="SHAPE",
+    help="steady | ramp:FROM:TO | step:FACTOR@AT | storm[:WINDOW]@AT (AT: 10m or 50%). Default: the line file's.",
 )
-@click.option("--realtime", "mode", flag_value="realtime", help="1 virtual second per wall second, through the bridge.")
-@click.option("--speed", type=float, default=None, help="N virtual seconds per wall second, through the bridge.")
-@click.option("--duration", "-d", default="1h", show_default=True, help="Virtual time to simulate: 90s, 15m, 24h, 2d.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same result.")
-@click.option("--scale", type=int, default=1, show_default=True, help="Copies of the line (distinct equipment codes).")
+@click.option("--profile", "profile_ref", default=None, help="Another OpenAPI profile (e.g. your MES's swagger.json).")
+@click.option("--authorization", default=None, help="A fixed Authorization value, if your MES wants one (1.5.3).")
+@click.option("--mes-arg", "mes_args", multiple=True, metavar="ARG", help="Pass ARG to the embedded MES (repeat).")
+@click.option(
+    "--energy",
+    default=None,
+    metavar="URL|embedded",
+    help="Turn on the plant's energy uplink (seed 003): its platform's register URL, or 'embedded'.",
+)
+@click.option("--energy-every", default="15m", show_default=True, help="Upload finished energy values this often.")
+@click.option("--equipment-prefix", default="127.0.1.", show_default=True, help="First loopback address of the hosts.")
+@click.option("--equipment-port", type=int, default=6868, show_default=True, help="Port of every host (section 3).")
+@click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True, help="Seconds before a call fails.")
+@click.option("--reports", type=click.Path(file_okay=False), default="reports", show_default=True, help="Run folders.")
+@click.option("--no-compare", is_flag=True, help="Skip the offline run of the same seed (the cost of the MES latency).")
 @click.option("--warmup", default=None, help="Warm-up excluded from the KPIs (default: the line file's warmup_s).")
 @click.option("--cold", is_flag=True, help="Start empty instead of with the line file's initial WIP.")
-@click.option("--latency-ms", type=float, default=None, help="Constant MES latency instead of the line file's model.")
-@click.option(
-    "--refusal-rate", type=float, default=None, help="Share of MES calls the model refuses (fault injection)."
-)
-@click.option("--profile", "profile_ref", default=None, help="Another OpenAPI profile than the line file names.")
+@click.option("--latency-ms", type=float, default=None, help="Offline: constant MES latency instead of the model's.")
+@click.option("--refusal-rate", type=float, default=None, help="Offline: share of MES calls the model refuses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def run(
     line_ref: str,
-    mode: str,
+    offline: bool,
+    mes_url: str | None,
+    realtime: bool,
     speed: float | None,
+    duration: str | None,
+    seed: int,
+    scale: int,
+    load: str | None,
+    profile_ref: str | None,
+    authorization: str | None,
+    mes_args: tuple[str, ...],
+    energy: str | None,
+    energy_every: str,
+    equipment_prefix: str,
+    equipment_port: int,
+    timeout_s: float,
+    reports: str,
+    no_compare: bool,
+    warmup: str | None,
+    cold: bool,
+    latency_ms: float | None,
+    refusal_rate: float | None,
+    as_json: bool,
+) -> None:
+    """Run LINE (a name from lines/ or a path) against an MES and write a run folder.
+
+    With no --mes, the embedded MES is started on loopback and the line runs against it over real HTTP;
+    every host serves section 3 (interlocks, electrolyte batches) on 127.0.1.x:6868. The run folder
+    reports/<line>/<timestamp>/ gets the exchange log, per-interface HDR histograms and summary.json.
+    Ctrl-C stops cleanly and still writes the whole folder.
+
+    \b
+    twin run line-A02                              10 virtual minutes at 20x against the embedded MES
+    twin run line-A02 --realtime -d 1h             real takt, one hour
+    twin run line-A02 --mes http://mes:8080 --speed 3 --load storm@5m
+    twin run line-A02 --mes-arg=--outage-after=20 --mes-arg=--outage-for=15
+    twin run line-A02 --offline --duration 24h     a simulated day in about a minute: KPIs and MES load
+    """
+    if offline:
+        if mes_url or realtime or speed is not None or load or energy:
+            raise ConfigError("--offline runs no network: leave out --mes, --realtime, --speed, --load and --energy")
+        _offline(line_ref, duration or "1h", seed, scale, warmup, cold, latency_ms, refusal_rate, profile_ref, as_json)
+        return
+    if latency_ms is not None or refusal_rate is not None:
+        raise ConfigError("--latency-ms and --refusal-rate shape the offline model: use them with --offline")
+    if mes_url and mes_args:
+        raise ConfigError("--mes-arg is for the embedded MES; your MES at --mes is configured on its side")
+    if realtime and speed is not None:
+        raise ConfigError("--realtime is --speed 1: give one of them")
+    config = NetConfig(
+        duration_s=parse_duration(duration or "10m"),
+        speed=1.0 if realtime else (speed if speed is not None else 20.0),
+        seed=seed,
+        scale=scale,
+        load=load,
+        mes_url=mes_url,
+        mes_args=list(mes_args),
+        energy=energy,
+        energy_every_s=parse_duration(energy_every),
+        authorization=authorization,
+        profile_ref=profile_ref,
+        equipment_prefix=equipment_prefix,
+        equipment_port=equipment_port,
+        timeout_s=timeout_s,
+        reports=Path(reports),
+        compare_offline=not no_compare,
+        cold=cold,
+        warmup_s=parse_duration(warmup) if warmup is not None else None,
+    )
+    session = prepare(line_ref, config)
+    summary = run_live(session, quiet=as_json)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+    else:
+        print_live_summary(session, summary)
+    if summary.get("state") == "interrupted":
+        raise click.exceptions.Exit(130)  # stopped by Ctrl-C: the folder is complete, the run is not
+
+
+def _offline(
+    line_ref: str,
     duration: str,
     seed: int,
     scale: int,
@@ -52,22 +149,12 @@ def run(
     profile_ref: str | None,
     as_json: bool,
 ) -> None:
-    """Simulate LINE (a name from lines/ or a path) and print its KPIs and its calls per MES interface.
-
-    \b
-    twin run line-A02                          one virtual hour offline (a few seconds)
-    twin run line-A02 --duration 24h --seed 7  a day: good cells, yield, OEE, WIP, bottleneck, MES load
-    twin run lines/mini.yaml --speed 60        the model through the realtime bridge, 60x faster
-    """
-    if speed is not None and speed <= 0:
-        raise ConfigError(f"--speed must be positive, got {speed:g}")
     if refusal_rate is not None and not 0 <= refusal_rate <= 1:
         raise ConfigError(f"--refusal-rate must be between 0 and 1, got {refusal_rate:g}")
     config = RunConfig(
         duration_s=parse_duration(duration),
         seed=seed,
         scale=scale,
-        speed=1.0 if mode == "realtime" else speed,
         warmup_s=parse_duration(warmup) if warmup is not None else None,
         cold=cold,
         latency=latency_ms / 1000.0 if latency_ms is not None else None,

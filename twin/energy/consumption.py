@@ -30,6 +30,12 @@ class _Fleet:
     kw: np.ndarray  # by state
 
 
+def utility_kw(point: DataPoint, at: datetime) -> float:
+    """A utility's mean draw at a time of day: its load with a daily swing peaking mid-afternoon."""
+    hour = at.hour + at.minute / 60.0
+    return point.load_kw * (1.0 + point.daily_swing * math.sin((hour - 9.0) / 24.0 * 2.0 * math.pi))
+
+
 class ConsumptionModel:
     def __init__(self, site: Site, *, seed: int = 1) -> None:
         self.site = site
@@ -56,12 +62,9 @@ class ConsumptionModel:
             self._advance(f, dt_min)
             kw = f.kw[f.state].sum()
             out.append((f.point.code, max(0.0, kw * dt_h * (1.0 + self.noise * self.rng.standard_normal()))))
-        hour = at.hour + at.minute / 60.0
         for p in self.loads:
-            swing = 1.0 + p.daily_swing * math.sin((hour - 9.0) / 24.0 * 2.0 * math.pi)
-            out.append(
-                (p.code, max(0.0, p.load_kw * swing * dt_h * (1.0 + self.noise / 3 * self.rng.standard_normal())))
-            )
+            noise = 1.0 + self.noise / 3 * self.rng.standard_normal()
+            out.append((p.code, max(0.0, utility_kw(p, at) * dt_h * noise)))
         return out
 
     def _advance(self, f: _Fleet, dt_min: float) -> None:

@@ -176,7 +176,7 @@ def build_site(line: Line, spec: EnergySpec) -> Site:
             raise ConfigError(f"station {st.id}: segment {st.segment or '(none)'!r} maps to no process of x-twin-site")
         units[process_code] = units.get(process_code, 0) + 1
         unit = f"{units[process_code]:02d}"
-        kw = power.get(st.process) or power.get("default") or (0.0, 0.0, 0.0)
+        kw = tuple(st.power_kw) if st.power_kw else power.get(st.process) or power.get("default") or (0.0, 0.0, 0.0)
         name = f"{st.name_cn or st.id}-{energy['name']}"
         site.points.append(
             DataPoint(_code(process_code, unit, energy), name, 3, process_code, unit, st.id, st.process, st.count, kw)

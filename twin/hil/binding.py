@@ -3,25 +3,35 @@
 ``plc: {serve: modbus, map: winder.modbus}`` makes the twin serve that equipment's I/O image (a virtual PLC,
 driven by the line model through ``BoundPlc.image``); ``plc: {connect: opcua, map: ..., address: HOST[:PORT]}``
 makes a real PLC the source of that equipment's state and cycles (``BoundPlc.watcher`` reports them as
-events) and the target of its interlocks. The key's schema is ``lines/plc/schema/station-plc.schema.yaml``.
+events) and the target of its interlocks; ``host_for`` makes the twin that equipment's host PC, emitting its
+MES traffic from the PLC (``twin.hil.plchost``). The key's schema is ``lines/plc/schema/station-plc.schema.yaml``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 import yaml
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, UnknownOperation
 from twin.hil.events import Backoff, InterlockCheck
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap, IoMapError, load_io_map, map_dirs
 from twin.hil.link import connect_plc
+from twin.hil.mes_session import MesSession, SessionConfig
+from twin.hil.mirror import EquipmentMirror
+from twin.hil.plchost import HostConfig, PlcHost
 from twin.hil.virtual import VirtualPlc, serve_plc
 from twin.hil.watcher import EventListener, PlcWatcher
+from twin.profile import Profile
+
+if TYPE_CHECKING:
+    from twin.sim.equipment import Equipment
+
+EQUIPMENT_PORT = 6868  # spec section 3: every host serves the MES's calls on this port
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +44,8 @@ class PlcBinding:
     port: int | None = None
     poll_s: float | None = None
     interlock_timeout_s: float | None = None
+    report: tuple[str, ...] = ("Outbound",)
+    listen: str | None = None
 
     def load_map(self) -> IoMap:
         io_map = load_io_map(self.map_ref)
@@ -79,6 +91,8 @@ def parse_binding(raw: dict[str, Any], *, where: str = "plc") -> PlcBinding:
         port=port,
         poll_s=poll_ms / 1000 if poll_ms else None,
         interlock_timeout_s=timeout_ms / 1000 if timeout_ms else None,
+        report=tuple(raw.get("report") or ("Outbound",)),
+        listen=raw.get("listen"),
     )
 
 
@@ -91,6 +105,7 @@ class BoundPlc:
     image: IoImage | None = None
     server: VirtualPlc | None = None
     watcher: PlcWatcher | None = None
+    mirror: EquipmentMirror | None = None
 
     @property
     def endpoint(self) -> str:
@@ -109,7 +124,18 @@ class BoundPlc:
             return None
         return await self.watcher.check_interlock(code)
 
+    def drive(self, equipment: Equipment) -> EquipmentMirror:
+        """Let the line model's equipment drive the served image (``serve``): what the host reads is the model."""
+        if self.image is None:
+            raise ConfigError(f"{self.equipment}: plc: connect takes its state from the real PLC, not the model")
+        if self.mirror is None:
+            self.mirror = EquipmentMirror(self.image, equipment)
+        return self.mirror
+
     async def close(self) -> None:
+        if self.mirror is not None:
+            self.mirror.detach()
+            self.mirror = None
         if self.watcher is not None:
             await self.watcher.stop()
         if self.server is not None:
@@ -144,3 +170,64 @@ async def open_binding(
 def describe(binding: PlcBinding) -> str:
     where = f"{binding.host}:{binding.port}" if binding.port is not None else binding.host
     return f"{binding.mode} {binding.protocol} {Path(binding.map_ref).stem} at {where}"
+
+
+def host_for(
+    binding: PlcBinding,
+    equipment: str,
+    profile: Profile,
+    *,
+    mes_url: str,
+    product: str,
+    operator: dict[str, str] | None = None,
+    heartbeat_s: float = 10.0,
+    long_stop_s: float = 180.0,
+    backoff: Backoff | None = None,
+) -> PlcHost:
+    """The twin as the host PC of a ``connect`` equipment: the PLC's cycles as its MES traffic (not started).
+
+    ``listen`` (the binding's, else the PLC host's address, port 6868) is where the MES must send its section-3
+    calls for this equipment; give ``listen: 127.0.0.1:0`` for any free port and read ``PlcHost.address``.
+    """
+    if binding.mode != "connect":
+        raise ConfigError(f"{equipment}: plc: serve has a real host PC of its own; the twin plays no host for it")
+    for ref in binding.report:
+        try:
+            profile.operation(ref)
+        except UnknownOperation:
+            raise ConfigError(f"{equipment}: plc.report: {ref!r} is not an operation of {profile.name}") from None
+    listen_host, listen_port = _listen(binding.listen)
+    link = connect_plc(binding.load_map(), binding.host, binding.port)
+    watcher = PlcWatcher(link, poll_s=binding.poll_s, backoff=backoff)
+    credentials = {"user": "op1001", "password": "pa55word", **(operator or {})}
+    session = MesSession(
+        profile,
+        SessionConfig(
+            mes_url=mes_url,
+            equipment=equipment,
+            user=credentials["user"],
+            password=credentials["password"],
+            **({"backoff": backoff} if backoff is not None else {}),
+        ),
+    )
+    config = HostConfig(
+        product=product,
+        report=tuple(profile.operation(ref).operation_id for ref in binding.report),
+        heartbeat_s=heartbeat_s,
+        long_stop_s=long_stop_s,
+        down_reason_after_s=long_stop_s,
+        listen_host=listen_host,
+        listen_port=listen_port,
+    )
+    return PlcHost(watcher, session, config)
+
+
+def _listen(text: str | None) -> tuple[str, int]:
+    if not text:
+        return "127.0.0.1", EQUIPMENT_PORT
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, EQUIPMENT_PORT
+    if not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"plc.listen: expected HOST or HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,8 @@ class Recorded:
         return self.equipment or f"?{self.peer}"
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Shallow: payloads are kept as they are (``dataclasses.asdict`` deep-copies them, ~1 ms a record)."""
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recorded:
@@ -100,7 +101,7 @@ class JournalWriter:
         return self.count
 
     def append(self, rec: Recorded) -> None:
-        self._file.write(orjson.dumps(rec.as_dict(), option=orjson.OPT_NON_STR_KEYS) + b"\n")
+        self._file.write(orjson.dumps(rec, option=orjson.OPT_NON_STR_KEYS) + b"\n")  # orjson writes dataclasses
         self._file.flush()
 
     def close(self) -> None:

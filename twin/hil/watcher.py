@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 EventListener = Callable[[PlcEvent], None]
 WATCHDOG_PERIODS = 3  # the watchdog is stale after this many of its periods without moving
+PART_READS = 3  # reads of a finished part's signals until its counter stands still
 
 
 class PlcWatcher:
@@ -135,9 +136,29 @@ class PlcWatcher:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_s)
-            current = await self.link.read_all()
+            current = await self._read()
             self._compare(self.values, current)
             self.values = current
+
+    async def _read(self) -> dict[str, Any]:
+        """One poll in which the part's barcode and result belong to the count read with them.
+
+        A poll takes one request per table, so a part finished between two of them shows a new count with the
+        previous part's result. When the count moved, the part's signals are read again with the counter until
+        the counter stands still across the read (a sequence-lock read; bounded: ``PART_READS`` tries).
+        """
+        current = await self.link.read_all()
+        counter = self.map.role("cycle_counter")
+        if counter is None or not self.values or current[counter.name] == self.values.get(counter.name):
+            return current
+        part = [s for s in (self.map.role("barcode"), self.map.role("cycle_ok")) if s is not None]
+        for _ in range(PART_READS):
+            again = await self.link.read([*part, counter])
+            settled = again[counter.name] == current[counter.name]
+            current = {**current, **again}
+            if settled:
+                break
+        return current
 
     def _compare(self, before: dict[str, Any], now: dict[str, Any], *, reconnect: bool = False) -> None:
         """Events for what changed between two reads (nothing on the very first read but the baseline)."""
@@ -145,12 +166,12 @@ class PlcWatcher:
         if not before:
             self._watchdog_moved = time.monotonic()
             return
+        alarm = self.map.role("alarm_code")  # an alarm seen with the stop is its cause: reported first
+        if alarm is not None and before.get(alarm.name) != now.get(alarm.name):
+            self._emit(AlarmChanged(at, int(now[alarm.name]), int(before.get(alarm.name) or 0)))
         run = self.map.role("run")
         if run is not None and before.get(run.name) != now.get(run.name):
             self._emit(RunChanged(at, bool(now[run.name])))
-        alarm = self.map.role("alarm_code")
-        if alarm is not None and before.get(alarm.name) != now.get(alarm.name):
-            self._emit(AlarmChanged(at, int(now[alarm.name]), int(before.get(alarm.name) or 0)))
         self._cycles(before, now, at, reconnect)
         self._watchdog(before, now, at)
 

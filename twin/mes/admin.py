@@ -13,6 +13,8 @@ token: the MES listens on loopback by default, and it is a test instrument.
     GET    /admin/trace/{code}           a product, lot or code: state, genealogy, exchanges
     GET    /admin/registry               equipment -> address used for section-3 calls
     GET    /admin/stats                  counters as JSON
+    POST   /admin/opening-wip            products already in the line at go-live (twin.mes.opening)
+    DELETE /admin/tokens                 forget every login: hosts must log in again (2.1)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aiohttp import web
 
 from twin.errors import ConfigError
 from twin.mes.metrics import prometheus
+from twin.mes.opening import opening_wip
 from twin.mes.rules import Call
 from twin.mes.rules.codes import issue_code
 from twin.mes.service import MES, Mes
@@ -34,6 +37,7 @@ from twin.mes.status import render
 from twin.mes.store import Tx
 
 FILLING = ("injection_1", "injection_2")
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the text exposition format's media type
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -60,12 +64,7 @@ async def api(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     mes = request.app[MES]
-    rows = await mes.store.query(
-        "SELECT id, at, code, equipment, detector, outcome, message FROM interlocks ORDER BY id DESC LIMIT 50"
-    )
-    interlocks = [
-        dict(zip(("id", "at", "code", "equipment", "detector", "outcome", "message"), r, strict=True)) for r in rows
-    ]
+    interlocks = await mes.callouts.interlocks(50, newest_first=True) if mes.callouts is not None else []
     line = mes.route.line
     summary = (
         f"line {line.name}: {len(mes.route.places)} equipment, {len(mes.route.steps)} route steps; "
@@ -95,7 +94,7 @@ async def metrics(request: web.Request) -> web.Response:
     }
     text = prometheus(mes.metrics, wip=mes.state.wip(), db=db, faults_active=mes.faults.active())
     return web.Response(
-        text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"}
+        body=text.encode(), headers={"Content-Type": PROMETHEUS_TYPE, "X-Content-Type-Options": "nosniff"}
     )
 
 
@@ -112,7 +111,7 @@ def _set_faults(schedule_outage: Callable[[web.Application], None]) -> Callable[
         mes = request.app[MES]
         try:
             doc = orjson.loads(await request.read())
-            mes.faults.update(doc, asyncio.get_running_loop().time())
+            mes.faults.update(doc, asyncio.get_running_loop().time(), operations=mes.operation_ids())
         except (orjson.JSONDecodeError, ConfigError) as exc:
             return _json({"error": str(exc)}, 400)
         mes.store.slow_commit_ms = mes.faults.slow_db_ms
@@ -188,10 +187,12 @@ async def push_batch(request: web.Request) -> web.Response:
 
 async def interlocks(request: web.Request) -> web.Response:
     mes = request.app[MES]
-    limit = max(1, min(10_000, int(request.query.get("limit", "100"))))
-    cols = ("id", "at", "code", "equipment", "detector", "address", "message", "outcome", "detail", "finished_at")
-    rows = await mes.store.query(f"SELECT {', '.join(cols)} FROM interlocks ORDER BY id DESC LIMIT ?", (limit,))
-    return _json({"interlocks": [dict(zip(cols, r, strict=True)) for r in rows]})
+    try:
+        limit = max(1, min(10_000, int(request.query.get("limit", "100"))))
+    except ValueError:
+        return _json({"error": f"limit must be a whole number, got {request.query['limit']!r}"}, 400)
+    rows = await mes.callouts.interlocks(limit, newest_first=True) if mes.callouts is not None else []
+    return _json({"interlocks": rows})
 
 
 async def trace(request: web.Request) -> web.Response:
@@ -233,6 +234,17 @@ async def registry(request: web.Request) -> web.Response:
     return _json(mes.callouts.client.addresses if mes.callouts is not None else {})
 
 
+async def revoke_tokens(request: web.Request) -> web.Response:
+    """Forget every login (as an MES restart that keeps no sessions would): hosts must log in again (2.1)."""
+    mes = request.app[MES]
+    revoked = len(mes.state.tokens)
+    mes.state.tokens.clear()
+    tx = Tx()
+    tx.add("DELETE FROM docs WHERE kind = ?", ("token",))
+    await mes.store.commit(tx)
+    return _json({"revoked": revoked})
+
+
 async def stats(request: web.Request) -> web.Response:
     mes = request.app[MES]
     doc = mes.metrics.to_json()
@@ -261,4 +273,6 @@ def add_routes(app: web.Application, schedule_outage: Callable[[web.Application]
     r.add_get("/admin/trace/{code}", trace)
     r.add_get("/admin/registry", registry)
     r.add_get("/admin/stats", stats)
+    r.add_post("/admin/opening-wip", opening_wip)
+    r.add_delete("/admin/tokens", revoke_tokens)
     r.add_route("*", "/{tail:.*}", api)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -81,7 +82,9 @@ def build_mes(config: MesConfig) -> Mes:
     """Load (or reuse) the line, its profile and the master data; open nothing yet."""
     prof, route, data = _loaded(str(config.line), config.profile, config.data_dir)
     store = Store(config.db, synchronous=config.synchronous, slow_commit_ms=config.faults.slow_db_ms)
-    return Mes(config, prof, route, data, store)
+    mes = Mes(config, prof, route, data, store)
+    config.faults.check_operations(mes.operation_ids())
+    return mes
 
 
 async def _storage(app: web.Application) -> AsyncIterator[None]:
@@ -180,6 +183,31 @@ class RunningMes:
     @property
     def mes(self) -> Mes:
         return self.app[MES]
+
+    def requests_by_interface(self) -> dict[str, dict[str, int]]:
+        """What the MES answered so far, per interface (operation id): requests, ok (code 0) and refused.
+
+        Read in-process, no HTTP: ``twin run`` checks its own counts against these. A shared path is
+        counted under the operation it was matched to (2.28 ``Outbound`` or 2.50 ``BoundOutbound``)."""
+        return {
+            op: {"requests": row["requests"], "ok": row["ok"], "refused": row["refused"]}
+            for op, row in self.mes.metrics.per_operation().items()
+        }
+
+    def refusals(self) -> dict[str, int]:
+        """Refused requests by reason (``invalid``, ``route``, ``unauthorised``, ... ``fault``)."""
+        return dict(self.mes.metrics.refusals)
+
+    def interlock_counts(self) -> dict[tuple[str, str], int]:
+        """Interlocks whose call to the equipment has ended, by (code, outcome): delivered, offline, ..."""
+        return dict(self.mes.metrics.interlocks)
+
+    async def interlocks(self) -> list[dict[str, Any]]:
+        """Every interlock recorded, oldest first: id, at, code, equipment, detector, address, message,
+        outcome ("pending" while the call runs), detail, finished_at. Includes those of earlier runs on the
+        same database file."""
+        callouts = self.mes.callouts
+        return await callouts.interlocks() if callouts is not None else []
 
     async def stop(self) -> None:
         await self.runner.cleanup()

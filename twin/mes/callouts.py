@@ -23,6 +23,9 @@ RECORD_INTERLOCK = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')"
 )
 FINISH_INTERLOCK = "UPDATE interlocks SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?"
+INTERLOCK_COLUMNS = (
+    "id", "at", "code", "equipment", "detector", "address", "message", "outcome", "detail", "finished_at"
+)
 RECORD_PUSH = "INSERT INTO pushes (id, at, equipment, batch_sfc, address, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -99,6 +102,13 @@ class Callouts:
             )
         await self.store.commit(tx)
         return rows
+
+    async def interlocks(self, limit: int | None = None, *, newest_first: bool = False) -> list[dict[str, Any]]:
+        """The recorded interlocks with their outcome ("pending" until the call to the equipment ends)."""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {', '.join(INTERLOCK_COLUMNS)} FROM interlocks ORDER BY id {order}"
+        rows = await self.store.query(sql + " LIMIT ?", (limit,)) if limit else await self.store.query(sql)
+        return [dict(zip(INTERLOCK_COLUMNS, row, strict=True)) for row in rows]
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)

@@ -10,7 +10,9 @@ Latency specs (milliseconds): ``fixed:MS``, ``uniform:LOW:HIGH``, ``normal:MEAN:
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,10 +151,23 @@ class Faults:
             "slow_db_ms": self.slow_db_ms,
         }
 
-    def update(self, doc: dict[str, Any], now: float) -> None:
-        """Change the faults named in ``doc`` (the admin API's JSON); others stay as they are."""
+    def check_operations(self, known: Collection[str]) -> None:
+        """Per-interface faults must name interfaces the MES serves: a typo would otherwise inject nothing."""
+        check_operations([*self.latency_for, *self.error_rate_for], known)
+
+    def update(self, doc: dict[str, Any], now: float, *, operations: Collection[str] | None = None) -> None:
+        """Change the faults named in ``doc`` (the admin API's JSON); others stay as they are.
+
+        With ``operations``, per-interface entries naming another interface are refused before anything
+        changes."""
         if not isinstance(doc, dict):
             raise ConfigError("faults must be a JSON object")
+        if operations is not None:
+            for key in ("latency_for", "error_rate_for"):
+                entries = doc.get(key) or {}
+                if not isinstance(entries, dict):
+                    raise ConfigError(f'{key} must be an object like {{"Inbound": ...}}')
+                check_operations(entries, operations)
         unknown = set(doc) - {
             "latency",
             "latency_for",
@@ -185,6 +200,14 @@ class Faults:
             self.outage = parse_outage(doc["outage"], now) if doc["outage"] else None
         if "slow_db_ms" in doc:
             self.slow_db_ms = _check_ms(doc["slow_db_ms"] or 0.0, "slow_db_ms")
+
+
+def check_operations(names: Collection[str], known: Collection[str]) -> None:
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), list(known), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else " (operation ids, e.g. Inbound, Heartbeat)"
+            raise ConfigError(f"fault for {name!r}: the MES serves no interface of that name{hint}")
 
 
 def parse_outage(spec: dict[str, Any], now: float) -> Outage:

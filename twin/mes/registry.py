@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from twin.errors import ConfigError
-from twin.sim.linefile import Line
+from twin.sim.linefile import Line, base_code
 
 EQUIPMENT_PORT = 6868
 _PER_OCTET = 254  # host numbers 1..254 of each 127.0.x.0/24
@@ -58,6 +58,7 @@ def equipment_addresses(
     codes = equipment_codes(line) if isinstance(line, Line) else list(line)
     overrides = dict(overrides or {})
     fallback = overrides.pop("*", None)
+    codes += [code for code in overrides if code not in codes and base_code(code) in codes]  # copies (--scale)
     unknown = sorted(set(overrides) - set(codes))
     if unknown:
         raise ConfigError(f"equipment address given for codes not on the line: {', '.join(unknown[:5])}")

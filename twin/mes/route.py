@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from twin.mes.seed import MesData
-from twin.sim.linefile import Line, Station
+from twin.sim.linefile import Line, Station, base_code
 
 # Interfaces that open a product's visit to a station (its inbound, in the widest sense).
 INBOUND_OPS = frozenset(
@@ -110,7 +110,12 @@ class Route:
                 self.places[code] = Place(code, station, step, ops)
 
     def place(self, equipment: str) -> Place | None:
-        return self.places.get(equipment)
+        found = self.places.get(equipment)
+        if found is None:  # a copy of the line (twin run --scale): the same station under its own code
+            base = self.places.get(base_code(equipment))
+            if base is not None:
+                found = self.places[equipment] = Place(equipment, base.station, base.step, base.interfaces)
+        return found
 
     def previous(self, step: Step, applies: Callable[[str], bool]) -> Step | None:
         """The step a product must have left before ``step``, skipping conditional steps it does not take."""

@@ -64,7 +64,7 @@ class Mes:
             return _json({"code": 404, "msg": f"no interface at {request.method} {request.path}"}, 404)
         if request.method != "POST":
             return _json({"code": 405, "msg": f"{ops[0].operation_id} ({ops[0].section}) is POST only"}, 405)
-        first = ops[0].operation_id
+        first = ops[0].operation_id if len(ops) == 1 else self._fault_key(ops)
         payload: Any = None
         if request.content_type == "multipart/form-data":
             payload, raw = await read_form(request, ops[0])
@@ -82,6 +82,18 @@ class Mes:
             payload = _parse_json(raw)
         op, answer, call, status = self._run(request, ops, raw, payload)
         return await self._answer(op, answer, raw, call.tx if call else Tx(), started, status=status, call=call)
+
+    def operation_ids(self) -> set[str]:
+        """The interfaces this MES serves (operation ids of section 2)."""
+        return {op.operation_id for ops in self.paths.values() for op in ops}
+
+    def _fault_key(self, ops: list[Operation]) -> str:
+        """Faults act before a shared path is matched to its operation: either name selects the path."""
+        faults = self.faults
+        for op in ops:
+            if op.operation_id in faults.latency_for or op.operation_id in faults.error_rate_for:
+                return op.operation_id
+        return ops[0].operation_id
 
     def _run(
         self, request: web.Request, ops: list[Operation], raw: bytes, payload: Any

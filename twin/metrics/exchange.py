@@ -7,7 +7,7 @@ sender still pays for the wait); service time is what the server took. All wall 
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 #: Status used when no HTTP answer came back (refused, reset, timed out).
 NO_ANSWER = 0
@@ -46,7 +46,20 @@ class Exchange:
         return self.status == 200 and self.code in success_codes
 
     def as_row(self) -> tuple[object, ...]:
-        return astuple(self)
+        # dataclasses.astuple deep-copies field by field: ten times slower on the hot path
+        return (
+            self.operation,
+            self.equipment,
+            self.intended_virtual_s,
+            self.intended_wall,
+            self.sent_wall,
+            self.answered_wall,
+            self.status,
+            self.code,
+            self.bytes_out,
+            self.bytes_in,
+            self.error,
+        )
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Exchange))

@@ -14,6 +14,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from twin.metrics.exchange import Exchange
+from twin.metrics.hdrarrays import HdrArrays
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour: anything slower is clamped to it
@@ -41,13 +42,14 @@ class InterfaceStats:
     bytes_in: int = 0
     by_code: Counter[str] = field(default_factory=Counter)
 
-    def summary(self, duration_s: float) -> dict[str, Any]:
+    def summary(self, duration_s: float, *, percentiles: bool = True) -> dict[str, Any]:
         def pct(h: HdrHistogram) -> dict[str, float]:
-            if not h.get_total_count():
+            if not percentiles or not h.get_total_count():
                 return {}
-            out = {f"p{p:g}": h.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
+            arrays = HdrArrays(h)  # hdrh's own mean walks 45,000 slots in Python: 0.1-0.3 s a call
+            out = {f"p{p:g}": float(v) / 1000 for p, v in zip(PERCENTILES, arrays.values_at(PERCENTILES), strict=True)}
             out["max"] = h.get_max_value() / 1000
-            out["mean"] = h.get_mean_value() / 1000
+            out["mean"] = arrays.mean() / 1000
             return out
 
         return {
@@ -108,10 +110,12 @@ class LatencyBook:
             out.by_code.update(s.by_code)
         return out
 
-    def summary(self, duration_s: float) -> dict[str, Any]:
+    def summary(self, duration_s: float, *, percentiles: bool = True) -> dict[str, Any]:
         return {
-            "total": self.total().summary(duration_s),
-            "interfaces": {op: s.summary(duration_s) for op, s in sorted(self.interfaces.items())},
+            "total": self.total().summary(duration_s, percentiles=percentiles),
+            "interfaces": {
+                op: s.summary(duration_s, percentiles=percentiles) for op, s in sorted(self.interfaces.items())
+            },
         }
 
     # -- persistence: exact, mergeable ------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Format: CSV with a header row (columns of ``twin.metrics.exchange.COLUMNS``), gzip-compressed. Rows are
 buffered and written as one complete gzip member per flush (every ``flush_rows`` rows or ``flush_s``
 seconds), and concatenated members are one valid gzip stream: a crash loses at most the last unflushed
-batch and never leaves a file that ``gzip -d`` or pandas cannot read.
+batch and never leaves a file that ``gzip -d`` or pandas cannot read. Formatting and compressing happen
+on one writer thread (members stay in order): the event loop that sends the requests only hands rows over.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from twin.metrics.exchange import COLUMNS, Exchange
@@ -28,31 +31,41 @@ class ExchangeLog:
         self.rows_written = 0
         self._pending: list[tuple[object, ...]] = []
         self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exchange-log")
+        self._last: Future[None] | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("ab")
         if path.stat().st_size == 0:
-            self._write_member([COLUMNS])
+            self._write_member([COLUMNS], counted=False)
 
     def append(self, ex: Exchange) -> None:
         self._pending.append(ex.as_row())
         if len(self._pending) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, *, wait: bool = True) -> None:
+        """Hand the pending rows to the writer; ``wait`` until everything handed over is on disk."""
         if self._pending:
             rows, self._pending = self._pending, []
-            self._write_member(rows)
-            self.rows_written += len(rows)
+            self._last = self._writer.submit(self._write_member, rows)
         self._last_flush = time.monotonic()
+        if wait and self._last is not None:
+            self._last.result()
 
-    def _write_member(self, rows: list[tuple[object, ...]]) -> None:
+    def _write_member(self, rows: list[tuple[object, ...]], *, counted: bool = True) -> None:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
-        self._file.write(gzip.compress(text.getvalue().encode("utf-8"), compresslevel=3))
-        self._file.flush()
+        member = gzip.compress(text.getvalue().encode("utf-8"), compresslevel=3)
+        with self._lock:
+            self._file.write(member)
+            self._file.flush()
+            if counted:
+                self.rows_written += len(rows)
 
     def close(self) -> None:
         self.flush()
+        self._writer.shutdown(wait=True)
         self._file.close()
 
     def __enter__(self) -> ExchangeLog:

@@ -3,8 +3,8 @@
 Data flows one way: a run folder (``twin.metrics``) in, report files out; the run's own files are never
 rewritten, so a report can be made again at any time, with other SLOs.
 
-The names below are imported on first use (PEP 562): the log parser's worker processes import
-``twin.report.logscan`` and should not pay for matplotlib and Jinja2.
+The names below are imported on first use (PEP 562): importing ``twin.report`` (the CLI does, for every
+command) should not pay for matplotlib and Jinja2 until a report is made.
 """
 
 from __future__ import annotations

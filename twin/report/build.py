@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from twin.metrics.histograms import InterfaceStats
 from twin.metrics.runfolder import write_json
-from twin.report import csvout
+from twin.report import csvout, extras
 from twin.report import plots as draw
 from twin.report.groups import ALL, busiest, merged, partition
 from twin.report.html import (
@@ -30,7 +31,7 @@ from twin.report.html import (
     traffic_cards,
     verdict_view,
 )
-from twin.report.kpis import blocks, flatten
+from twin.report.kpis import blocks, flatten, fmt
 from twin.report.plotting import Plot
 from twin.report.rundata import RunData, load_run
 from twin.report.slo import Slo, Verdict, check, load_slo
@@ -38,7 +39,9 @@ from twin.report.tables import group_rows, interface_rows, success_outcomes
 from twin.report.timeline import Timeline, scan_log
 
 SLO_COPY = "slo.yaml"
-OUTPUTS = ("report.html", "stats.csv", "stats_history.csv", "verdict.json", "plots/")
+#: Line KPIs not shown as such: hourly output is a plot; the model's own call counts repeat the interface table.
+LINE_SKIP = ("hourly", "calls")
+OUTPUTS = ("report.html", "plots/", "stats.csv", "stats_history.csv", "verdict.json", "summary.json")
 
 
 def _slo_for(run: RunData, slo: str | Path | None) -> Slo | None:
@@ -56,22 +59,10 @@ def _windows(items: Any, origin: float) -> list[tuple[float, float]]:
     """Outage windows in seconds since ``origin``."""
     out = []
     for o in items or []:
-        start, end = (o.get("start_wall"), o.get("end_wall")) if isinstance(o, Mapping) else (None, None)
+        start, end = o.get("start_wall"), o.get("end_wall")
         if isinstance(start, int | float) and isinstance(end, int | float):
             out.append((start - origin, end - origin))
     return out
-
-
-def _hourly(line: Any) -> list[float] | None:
-    """Cells out per virtual hour, from ``line.hourly`` (numbers, or mappings with ``cells_out``)."""
-    hourly = line.get("hourly") if isinstance(line, Mapping) else None
-    if not isinstance(hourly, list) or not hourly:
-        return None
-    if all(isinstance(h, int | float) for h in hourly):
-        return [float(h) for h in hourly]
-    if all(isinstance(h, Mapping) and isinstance(h.get("cells_out"), int | float) for h in hourly):
-        return [float(h["cells_out"]) for h in sorted(hourly, key=lambda h: h.get("hour", 0))]
-    return None
 
 
 def make_plots(
@@ -84,7 +75,7 @@ def make_plots(
     hists[ALL] = _merge(stats, list(stats))
     service_all = _merge(stats, list(stats), service=True)
     made, omitted = [draw.spectrum(hists, service_all)], []
-    outages = run.records("outages") or []
+    outages = extras.outages(run.summary) or []
     if t is None:
         omitted.append("the plots over time (no exchange log in the run folder).")
     else:
@@ -95,14 +86,16 @@ def make_plots(
             made.append(draw.backlog(t, outages, windows))
         else:
             omitted.append("the offline backlog: the MES had no outage in this run.")
-    hourly = _hourly(run.mapping("line"))
+    hourly = extras.hourly(run.summary)
     if hourly and t is not None:
         made.append(draw.output_vs_latency(hourly, t.virtual_hours))
     else:
-        omitted.append("the line's output against MES latency: the run recorded no hourly output (line.hourly).")
-    items = run.records("interlocks") or []
+        omitted.append("the line's output against MES latency: no hourly output in summary.json (hourly).")
+    items = extras.interlocks(run.summary) or []
     if items:
-        made.append(draw.interlocks(items, slo.interlocks["max_reaction_s"] if slo and slo.interlocks else None))
+        codes = {str(i.get("code", "?")) for i in items}
+        limits = {c: lim for c in codes if slo and (lim := slo.interlock_limit(c)) is not None}
+        made.append(draw.interlocks(items, limits))
     else:
         omitted.append("interlock reaction times: no interlock was sent in this run.")
     return made, omitted
@@ -130,8 +123,8 @@ def _context(
             f"The exchange log holds {t.rows:,} exchanges and the histograms {g_rows[-1].count:,}: the "
             "run stopped between two checkpoints. Tables use the histograms, plots over time the log."
         )
-    line, cost = run.mapping("line"), run.optional("output_cost_of_mes_latency")
-    interlocks, outages = run.records("interlocks"), run.records("outages")
+    line, cost = extras.line_kpis(run.summary), extras.cost(run.summary)
+    interlocks, outages = extras.interlocks(run.summary), extras.outages(run.summary)
     origin = run.started_wall or (t.origin_wall if t else None)
     return {
         "run": {
@@ -143,18 +136,33 @@ def _context(
         "verdict": verdict_view(verdict, slo.title if slo else None),
         "notes": notes,
         "settings": flatten(run.settings),
-        "traffic": traffic_cards(g_rows[-1], run.wall_s, run.summary),
-        "line": blocks(line, skip=("hourly",)) if line else None,
+        "traffic": traffic_cards(g_rows[-1], run.wall_s, extras.virtual_s(run.summary)),
+        "line": blocks(line, skip=LINE_SKIP) if line else None,
         "cost": blocks(cost if isinstance(cost, Mapping) else {"output_cost_of_mes_latency": cost}) if cost else None,
         "groups": [row_view(r) for r in g_rows],
         "interfaces": [row_view(r) for r in interface_rows(stats, run.wall_s, group_of)],
         "omitted": omitted,
         "interlocks": interlock_table(interlocks) if interlocks else None,
-        "outages": outage_table(outages, origin) if outages else None,
+        "outages": outage_table(outages, origin, _drains(outages, t)) if outages else None,
         "files": sorted(
-            p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if not p.name.endswith(".tmp")
+            {"report.html"} | {p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if p.suffix != ".tmp"}
         ),
     }
+
+
+def _drains(outages: Sequence[Mapping[str, Any]], t: Timeline | None) -> list[str] | None:
+    """How long each outage's backlog took to drain, measured from the exchange log (to a bucket)."""
+    if t is None:
+        return None
+    out = []
+    for o in outages:
+        start, end = o.get("start_wall"), o.get("end_wall")
+        if not (isinstance(start, int | float) and isinstance(end, int | float)):
+            out.append("—")
+            continue
+        drained = t.drained_s(start - t.origin_wall, end - t.origin_wall)
+        out.append("not drained by the end of the run" if drained is None else f"{fmt(drained)} (± {t.bucket_s:g})")
+    return out
 
 
 def _group_of(groups: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -201,4 +209,27 @@ def write_report(run_dir: str | Path, slo: str | Path | None = None) -> Verdict:
         (run.path / "stats_history.csv").unlink(missing_ok=True)  # from an earlier report, when the log was there
     write_json(run.path / "verdict.json", verdict.as_dict())
     _write_text(run.path / "report.html", render(_context(run, chosen, verdict, groups, timeline, omitted), made))
+    _update_summary(run, verdict)
     return verdict
+
+
+def _update_summary(run: RunData, verdict: Verdict) -> None:
+    """summary.json is for machines: complete its traffic figures and add what the report found.
+
+    A run may checkpoint without percentiles (they cost time on the hot path) and be killed before its final
+    checkpoint; the histograms hold them exactly, so the report writes them in, the same numbers the run
+    would have written. Histograms rebuilt from the log guess which codes were success: then the run's own
+    figures are kept. Everything else the run wrote is kept as it was.
+    """
+    summary = dict(run.summary)
+    if run.exact:
+        summary.update(run.book.summary(run.wall_s))
+    summary["report"] = {
+        "made": datetime.now(UTC).isoformat(),
+        "met": verdict.met,
+        "headline": verdict.headline(),
+        "slo_file": verdict.slo_file,
+        "failed": [c.describe() for c in verdict.failed],
+        "files": [f for f in OUTPUTS if (run.path / f).exists() or f == "summary.json"],
+    }
+    write_json(run.path / "summary.json", summary)

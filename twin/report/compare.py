@@ -131,7 +131,8 @@ def spectra_plot(base: RunData, new: RunData) -> Plot:
 
     copy = new.path / "slo.yaml"
     stats_b, stats_n = base.interfaces(), new.interfaces()
-    groups = partition(stats_n, load_slo(copy).groups) if copy.is_file() and load_slo(copy).groups else busiest(stats_n)
+    slo_groups = load_slo(copy).groups if copy.is_file() else None
+    groups = partition(stats_n, slo_groups) if slo_groups else busiest(stats_n)
     panels = [(ALL, list(stats_n) + list(stats_b)), *((g, m) for g, m in groups.items() if m)][:8]
     cols = 2
     nrows = int(np.ceil(len(panels) / cols))

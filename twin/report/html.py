@@ -52,7 +52,8 @@ def fmt_duration(seconds: float) -> str:
 
 def row_view(r: InterfaceRow) -> dict[str, Any]:
     pcts = (50.0, 90.0, 99.0, 99.9)
-    errors = " · ".join(f"{k}: {fmt(n)}" for k, n in r.errors[:4]) + (" · …" if len(r.errors) > 4 else "")
+    shown = [f"{k}: {fmt(n)} ({fmt_rate(n / r.count)})" for k, n in r.errors[:4]]  # the error rate, by code
+    errors = " · ".join(shown) + (" · …" if len(r.errors) > 4 else "")
     return {
         "name": r.name,
         "group": r.group,
@@ -94,7 +95,7 @@ def verdict_view(v: Verdict, slo_title: str | None) -> dict[str, Any]:
     }
 
 
-def traffic_cards(total: InterfaceRow, wall_s: float, summary: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+def traffic_cards(total: InterfaceRow, wall_s: float, virtual_s: float | None) -> list[tuple[str, str, bool]]:
     cards = [
         ("exchanges", fmt(total.count), False),
         ("requests per second", fmt(total.rate_per_s), False),
@@ -107,8 +108,8 @@ def traffic_cards(total: InterfaceRow, wall_s: float, summary: Mapping[str, Any]
         ("late starts", fmt(total.late_starts), total.late_starts > 0),
         ("wall time", fmt_duration(wall_s), False),
     ]
-    if isinstance(summary.get("virtual_s"), int | float):
-        cards.append(("virtual time of the line", fmt_duration(float(summary["virtual_s"])), False))
+    if virtual_s is not None:
+        cards.append(("virtual time of the line", fmt_duration(virtual_s), False))
     return cards
 
 
@@ -142,14 +143,18 @@ def interlock_table(items: Sequence[Mapping[str, Any]]) -> Table:
     return Table("", cols, rows)
 
 
-def outage_table(items: Sequence[Mapping[str, Any]], origin: float | None) -> Table:
+def outage_table(items: Sequence[Mapping[str, Any]], origin: float | None, drained: Sequence[str] | None) -> Table:
+    """One row per outage: when, how long, what the run recorded, and the drain measured from the log."""
     rows = []
-    for i, o in enumerate(items, 1):
+    for i, o in enumerate(items):
         start, end = o.get("start_wall"), o.get("end_wall")
         at = fmt_duration(start - origin) if isinstance(start, int | float) and origin else "—"
         length = fmt_duration(end - start) if isinstance(start, int | float) and isinstance(end, int | float) else "—"
-        rows.append([str(i), at, length, fmt(o.get("backlog_max")), fmt(o.get("drain_s"))])
-    return Table("", ["#", "starts after", "lasted", "backlog max (exchanges)", "drain (s)"], rows)
+        log = drained[i] if drained is not None else "— (no exchange log)"
+        reason, queued, most = fmt(o.get("reason")), fmt(o.get("queued")), fmt(o.get("backlog_max"))
+        rows.append([str(i + 1), at, length, reason, queued, most, fmt(o.get("drain_s")), log])
+    cols = ["#", "starts after", "lasted", "why", "queued", "backlog max", "drain (s, as the run recorded)"]
+    return Table("", [*cols, "drain (s, from the exchange log)"], rows)
 
 
 def plot_view(p: Plot) -> dict[str, str]:

@@ -28,6 +28,10 @@ FRACTION_WORDS = (
     "fraction",
 )
 MAX_TABLE_ROWS = 60
+#: What a reader looks for first among the line's KPIs (summary.json's keys are sorted alphabetically).
+FIRST = ("good_cells", "cells_out", "cells_per_hour", "yield_rty", "yield", "bottleneck", "oee", "equipment")
+#: Keys that name a record of a list (the first every record has names the rows).
+NAME_KEYS = ("id", "name", "operation", "station", "equipment", "code")
 
 
 def label(key: str) -> str:
@@ -88,10 +92,24 @@ def _table(title: str, records: list[tuple[str, Mapping[str, Any]]]) -> Table:
     return Table(label(title), ["", *(label(c) for c in columns)], rows, max(0, len(records) - MAX_TABLE_ROWS))
 
 
+def _named(records: list[Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Rows named by the key every record has (a station's ``id``, a call's ``operation``), else numbered."""
+    for key in NAME_KEYS:
+        if records and all(isinstance(r.get(key), str | int) for r in records):
+            return [(str(r[key]), {k: v for k, v in r.items() if k != key}) for r in records]
+    return [(str(i + 1), r) for i, r in enumerate(records)]
+
+
+def _ordered(data: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The headline figures first (``FIRST``, in that order), then the rest as the run wrote them."""
+    first = [k for k in FIRST if k in data]
+    return [(k, data[k]) for k in first] + [(k, v) for k, v in data.items() if k not in first]
+
+
 def blocks(data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> Blocks:
     """Cards for scalars, tables for mappings and lists of mappings; keys in ``skip`` are left out."""
     out = Blocks()
-    for key, value in data.items():
+    for key, value in _ordered(data):
         if key in skip:
             continue
         if _scalar(value) or (isinstance(value, list) and all(_scalar(v) for v in value)):
@@ -101,7 +119,7 @@ def blocks(data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> Blocks:
         elif isinstance(value, Mapping) and all(isinstance(v, Mapping) for v in value.values()):
             out.tables.append(_table(key, [(str(k), v) for k, v in value.items()]))
         elif isinstance(value, list) and all(isinstance(v, Mapping) for v in value):
-            out.tables.append(_table(key, [(str(i + 1), v) for i, v in enumerate(value)]))
+            out.tables.append(_table(key, _named(value)))
         else:
             out.cards.append((label(key), fmt(value, key)))
     return out

@@ -4,7 +4,8 @@
 costs about 20 µs a row in Python; a 1-hour run at 1,000 req/s has 3.6 M rows. Here numpy's C CSV parser
 (``np.loadtxt``) reads blocks of rows into typed arrays, operation and equipment names turned into small
 integers on the way. Blocks are cut on record boundaries (a quoted field may hold a newline); a block with
-such a field is parsed by the ``csv`` module instead, so the result is exact either way.
+such a field is parsed by the ``csv`` module instead, so the result is exact either way. Blocks are
+independent, so a large log's blocks are parsed by worker processes while this one decompresses.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import multiprocessing
+import os
+import threading
 import zlib
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +31,8 @@ from twin.errors import ConfigError
 from twin.metrics.exchange import COLUMNS
 
 BLOCK_BYTES = 2 << 20  # about 20,000 rows of text per chunk
+PARALLEL_FROM_BYTES = 16 << 20  # a compressed log this big (about 600,000 rows) is parsed by worker processes
+MAX_WORKERS = 2
 _FIELDS = [
     ("operation", "i4"),  # index into LogReader.operations
     ("equipment", "i4"),  # index into LogReader.equipment
@@ -168,26 +177,78 @@ def parse_block(text: str) -> _Parsed:
     return _Parsed(columns, ops.names, eqs.names, errors)
 
 
-class LogReader:
-    """Iterate ``exchanges.csv.gz`` in chunks of typed columns, in log order."""
+def default_workers(path: Path) -> int:
+    """Worker processes for parsing: none for a small log (starting them costs more than they save), else
+    up to two; each gets whole blocks, so the main process only decompresses and accumulates."""
+    if path.stat().st_size < PARALLEL_FROM_BYTES:
+        return 0
+    return min(MAX_WORKERS, os.cpu_count() or 1)
 
-    def __init__(self, path: Path, *, block_bytes: int = BLOCK_BYTES) -> None:
+
+def _parsed(blocks: Iterator[str], workers: int) -> Iterator[_Parsed]:
+    """Blocks parsed in order, here or by ``workers`` forked processes (two blocks each in flight at most).
+
+    Workers are forked, never spawned: spawn re-imports the caller's main script in each worker, and a
+    script without a ``__main__`` guard would run again there (fork is safe from one thread only: see
+    ``LogReader``). A worker that dies (out of memory) costs speed, not the report: what it held is parsed
+    here, and the rest too.
+    """
+    if workers <= 0:
+        yield from (parse_block(text) for text in blocks)
+        return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending: deque[tuple[str, Future[_Parsed]]] = deque()
+        try:
+            for text in blocks:
+                pending.append((text, pool.submit(parse_block, text)))
+                if len(pending) >= 2 * workers:
+                    yield _first(pending)
+            while pending:
+                yield _first(pending)
+        except BrokenProcessPool:
+            yield from (parse_block(text) for text, _ in pending)
+            yield from (parse_block(text) for text in blocks)
+        finally:
+            for _, f in pending:
+                f.cancel()
+
+
+def _first(pending: deque[tuple[str, Future[_Parsed]]]) -> _Parsed:
+    """The oldest block's result; it leaves the queue only once it is there (a dead worker's text stays)."""
+    block = pending[0][1].result()
+    pending.popleft()
+    return block
+
+
+class LogReader:
+    """Iterate ``exchanges.csv.gz`` in chunks of typed columns, in log order.
+
+    ``workers``: processes that parse blocks (None: ``default_workers``); the chunks are the same either way.
+    Workers are used only from a single-threaded process (``twin report``), since forking a process with
+    other threads alive may deadlock the child; ``workers_used`` says what the last pass did.
+    """
+
+    def __init__(self, path: Path, *, block_bytes: int = BLOCK_BYTES, workers: int | None = None) -> None:
         self.path = path
         self.block_bytes = block_bytes
+        self.workers = workers
         self.operations = Names()
         self.equipment = Names()
         self.rows_read = 0
+        self.workers_used = 0
 
     def __iter__(self) -> Iterator[Chunk]:
         try:
+            workers = default_workers(self.path) if self.workers is None else self.workers
+            self.workers_used = workers = workers if threading.active_count() == 1 else 0
             with gzip.open(self.path, "rb") as fh:
                 header = next(csv.reader([fh.readline().decode("utf-8")]), None)
                 if header is None:
                     return
                 if tuple(header) != COLUMNS:
                     raise ConfigError(f"{self.path}: unexpected columns {header}, expected {list(COLUMNS)}")
-                for text in _blocks(fh, self.block_bytes):
-                    yield self._chunk(parse_block(text))
+                for block in _parsed(_blocks(fh, self.block_bytes), workers):
+                    yield self._chunk(block)
         except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
             raise ConfigError(f"{self.path}: cannot read the exchange log: {exc}") from exc
         except (ValueError, IndexError) as exc:

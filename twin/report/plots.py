@@ -13,8 +13,8 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 from matplotlib.ticker import MaxNLocator
 
+from twin.metrics.hdrarrays import HdrArrays
 from twin.report.groups import ALL
-from twin.report.hdr import HdrArrays
 from twin.report.plotting import (
     Plot,
     colours,
@@ -187,11 +187,12 @@ def output_vs_latency(hourly: Sequence[float], virtual_hours: np.ndarray) -> Plo
     return Plot("output_vs_latency", "Line output against MES latency", caption, png(fig))
 
 
-def interlocks(items: Sequence[Mapping[str, Any]], limit_s: float | None) -> Plot:
+def interlocks(items: Sequence[Mapping[str, Any]], limits: Mapping[str, float]) -> Plot:
+    """Reaction times by interlock code; ``limits``: the SLO's limit per code (a dashed red mark on its row)."""
     fig, (ax,) = figure(1, 3.0)
     codes = sorted({str(i.get("code", "?")) for i in items})
     reacted = [float(i["reaction_s"]) for i in items if isinstance(i.get("reaction_s"), int | float)]
-    edge = max([*reacted, limit_s or 0.0, 1e-3]) * 1.15
+    edge = max([*reacted, *limits.values(), 1e-3]) * 1.15
     outcome_col = colours(sorted({str(i.get("outcome", "")) for i in items}))
     rng = np.random.default_rng(0)
     for i in items:
@@ -206,15 +207,17 @@ def interlocks(items: Sequence[Mapping[str, Any]], limit_s: float | None) -> Plo
             color=outcome_col[str(i.get("outcome", ""))],
             label=str(i.get("outcome", "")),
         )
-    if limit_s:
-        ax.axvline(limit_s, color="#d62728", ls="--", lw=1, label=f"SLO {limit_s:g} s")
+    for row, code in enumerate(codes):
+        if code in limits:
+            ax.vlines(limits[code], row - 0.4, row + 0.4, color="#d62728", ls="--", lw=1, label="SLO limit")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), loc="lower right")
     ax.set_yticks(range(len(codes)), codes)
     ax.set_ylim(-0.6, len(codes) - 0.4)
     ax.set_xlim(0, edge * 1.05)
-    ax.set_xlabel("reaction time: MES decision to equipment stopped (s); x at the right edge: never stopped")
+    ax.set_xlabel("reaction time (s): MES decision, or receipt where the run has no decision time, to equipment "
+                  "stopped; x at the right edge: never stopped")  # fmt: skip
     ax.set_ylabel("interlock code")
     ax.set_title("Interlock reaction times (spec 3.1)")
     caption = "One point per interlock the MES sent, by code; colour: outcome."

@@ -68,7 +68,9 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def time_axis(span_s: float) -> tuple[float, str]:
-    """Divisor and label for a time axis: minutes up to three hours, hours beyond."""
+    """Divisor and label for a time axis: seconds up to three minutes, minutes up to three hours, then hours."""
+    if span_s <= 180:
+        return 1.0, "seconds since the first exchange"
     if span_s <= 3 * 3600:
         return 60.0, "minutes since the first exchange"
     return 3600.0, "hours since the first exchange"

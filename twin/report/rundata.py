@@ -3,12 +3,13 @@
 Only ``summary.json`` is required: a run writes it first and rewrites it at every checkpoint, so any folder
 a run ever touched has one. Everything else is optional and the report says what it had to leave out:
 a folder from a killed run, or one copied without its log, still gets a report.
+
+What the report reads from the run's extras in ``summary.json`` is described in ``twin.report.extras``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class RunData:
     book: LatencyBook
     log_path: Path | None
     notes: list[str] = field(default_factory=list)
+    exact: bool = True  # the histograms are the run's own (False: rebuilt from the log, success = code 0)
 
     @property
     def name(self) -> str:
@@ -54,21 +56,6 @@ class RunData:
             return datetime.fromisoformat(started).timestamp()
         except ValueError:
             return None
-
-    def optional(self, key: str) -> Any:
-        """An extra the run may have added to ``summary.json`` (line KPIs, interlocks, outages...), or None."""
-        return self.summary.get(key)
-
-    def records(self, key: str) -> list[Mapping[str, Any]] | None:
-        """A list extra (``interlocks``, ``outages``): its mappings, or None when the run did not record it."""
-        value = self.summary.get(key)
-        if value is None:
-            return None
-        return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
-
-    def mapping(self, key: str) -> Mapping[str, Any] | None:
-        value = self.summary.get(key)
-        return value if isinstance(value, Mapping) and value else None
 
     def interfaces(self) -> dict[str, InterfaceStats]:
         return self.book.interfaces
@@ -126,4 +113,4 @@ def load_run(run_dir: str | Path) -> RunData:
         notes.append("histograms.json is missing: the tables were rebuilt from the exchange log (code 0 = success).")
     else:
         raise ConfigError(f"{path}: not a run folder: it has neither histograms.json nor {LOG_NAME}")
-    return RunData(path, settings, summary, book, log_path, notes)
+    return RunData(path, settings, summary, book, log_path, notes, exact=(path / "histograms.json").is_file())

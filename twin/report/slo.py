@@ -3,12 +3,12 @@
 An SLO file (``lines/slo/default.yaml`` is the example) names interface groups and objectives per
 interface (a glob checks each match alone), per group, or for ``all``: latency percentiles from the
 intended send time, service-time percentiles, a maximum error rate, a minimum throughput; and a maximum
-interlock reaction time. Shape errors name the file, the line and the key path, as line files do.
+interlock reaction time, for every interlock or per group of interlock codes and/or equipment (globs).
+Shape errors name the file, the line and the key path, as line files do.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,12 +16,14 @@ from typing import Any
 
 import jsonschema
 import yaml
+from jsonschema.exceptions import best_match
 
 from twin.datadirs import search_dirs
 from twin.errors import ConfigError, TwinError
+from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import InterfaceStats
+from twin.report.extras import interlocks as interlocks_of
 from twin.report.groups import ALL, OTHER, matches, merged, partition
-from twin.report.hdr import HdrArrays
 
 SCHEMA_NAME = "slo.schema.yaml"
 #: Objective key -> (histogram, percentile); percentile 100 is the maximum.
@@ -47,7 +49,37 @@ class Slo:
     title: str
     groups: dict[str, list[str]]
     objectives: list[dict[str, Any]]
-    interlocks: dict[str, float] | None
+    interlocks: list[InterlockObjective] = field(default_factory=list)
+
+    def interlock_limit(self, code: object) -> float | None:
+        """The tightest reaction-time limit an interlock of ``code`` is held to (any equipment), for plots."""
+        limits = [o.max_reaction_s for o in self.interlocks if o.equipment is None and o.matches(code, None)]
+        return min(limits) if limits else None
+
+
+@dataclass(frozen=True, slots=True)
+class InterlockObjective:
+    """A maximum reaction time (MES decision to equipment stopped) for the interlocks that match."""
+
+    max_reaction_s: float
+    code: str | None = None  # an interlock code or a glob; None: every code
+    equipment: str | None = None  # an equipment code or a glob; None: every equipment
+    name: str = ""
+
+    def matches(self, code: object, equipment: object) -> bool:
+        if self.code is not None and not matches(str(code), self.code):
+            return False
+        return self.equipment is None or (equipment is not None and matches(str(equipment), self.equipment))
+
+    @property
+    def target(self) -> str:
+        """``interlocks``, ``interlocks 5002*``, ``interlocks on A02-WIND-*``: what a check is about."""
+        parts = ["interlocks"]
+        if self.code is not None:
+            parts.append(self.code)
+        if self.equipment is not None:
+            parts.append(f"on {self.equipment}")
+        return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +233,11 @@ def load_slo(ref: str | Path) -> Slo:
 
     if not isinstance(data, dict):
         raise fail([], f"expected a mapping with objectives and/or interlocks, got {type(data).__name__}")
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = list(jsonschema.Draft202012Validator(_schema()).iter_errors(data))
     if errors:
+        worst = best_match(errors)  # for oneOf, the error of the branch that came closest
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise fail(list(errors[0].absolute_path), errors[0].message + more)
+        raise fail(list(worst.absolute_path), worst.message + more)
     if not data.get("objectives") and not data.get("interlocks"):
         raise fail([], "an SLO file needs objectives or interlocks; this one checks nothing")
     groups = {str(k): [str(p) for p in v] for k, v in (data.get("groups") or {}).items()}
@@ -216,9 +249,22 @@ def load_slo(ref: str | Path) -> Slo:
         if "group" in obj and obj["group"] not in (*groups, ALL, OTHER):
             known = ", ".join([*groups, ALL, OTHER])
             raise fail(["objectives", i, "group"], f"unknown group {obj['group']!r}; known: {known}")
-    return Slo(
-        path, str(data.get("title", path.stem)), groups, list(data.get("objectives") or []), data.get("interlocks")
-    )
+    objectives = list(data.get("objectives") or [])
+    return Slo(path, str(data.get("title", path.stem)), groups, objectives, _interlock_objectives(data))
+
+
+def _interlock_objectives(data: Mapping[str, Any]) -> list[InterlockObjective]:
+    raw = data.get("interlocks") or []
+    items = [raw] if isinstance(raw, Mapping) else raw
+    return [
+        InterlockObjective(
+            float(o["max_reaction_s"]),
+            None if o.get("code") is None else str(o["code"]),
+            o.get("equipment"),
+            str(o.get("name", "")),
+        )
+        for o in items
+    ]
 
 
 def _measure(stats: InterfaceStats, key: str, wall_s: float) -> float | None:
@@ -261,28 +307,25 @@ def check(slo: Slo, stats: Mapping[str, InterfaceStats], wall_s: float, summary:
                     continue
                 passed = actual >= limit if key == "min_rate_per_s" else actual <= limit
                 verdict.checks.append(Check(label, target, key, limit, actual, passed))
-    if slo.interlocks:
-        verdict.checks.append(_interlock_check(float(slo.interlocks["max_reaction_s"]), summary.get("interlocks")))
+    recorded = interlocks_of(summary)
+    for objective in slo.interlocks:
+        verdict.checks.append(_interlock_check(objective, recorded))
     return verdict
 
 
-def _interlock_check(limit: float, interlocks: Any) -> Check:
-    label, target, metric = "interlock reaction", "interlocks", "max_reaction_s"
+def _interlock_check(objective: InterlockObjective, interlocks: list[dict[str, Any]] | None) -> Check:
+    """The slowest matching interlock against the limit; one that never stopped its equipment fails."""
+    label, target, metric = objective.name or "interlock reaction", objective.target, "max_reaction_s"
+    limit = objective.max_reaction_s
     if interlocks is None:
         return Check(label, target, metric, limit, None, None, "the run recorded no interlocks (none in summary.json)")
-    times = [i.get("reaction_s") for i in interlocks if isinstance(i, Mapping)] if isinstance(interlocks, list) else []
+    times = [i["reaction_s"] for i in interlocks if objective.matches(i["code"], i["equipment"])]
     if not times:
-        return Check(label, target, metric, limit, None, None, "no interlock was sent during the run")
-    never = sum(1 for t in times if not isinstance(t, int | float) or math.isnan(t))
+        what = "interlock" if objective.target == "interlocks" else "matching interlock"
+        return Check(label, target, metric, limit, None, None, f"no {what} was sent during the run")
+    never = sum(1 for t in times if t is None)
     if never:
-        return Check(
-            label,
-            target,
-            metric,
-            limit,
-            None,
-            False,
-            f"{never} of {len(times)} interlocks never stopped their equipment (limit {_fmt(limit)} s)",
-        )
+        note = f"{never} of {len(times)} interlocks never stopped their equipment (limit {_fmt(limit)} s)"
+        return Check(label, target, metric, limit, None, False, note)
     worst = max(float(t) for t in times)  # type: ignore[arg-type]
     return Check(label, target, metric, limit, worst, worst <= limit)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from hdrh.histogram import HdrHistogram
 
+from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import InterfaceStats
 from twin.report.groups import ALL, merged
-from twin.report.hdr import HdrArrays
 
 #: The columns of the report table (latency from the intended time and service time, in ms).
 TABLE_PERCENTILES = (50.0, 90.0, 99.0, 99.9)

@@ -95,6 +95,19 @@ class Timeline:
         sel = slice(None) if rows is None else rows
         return np.cumsum(self.intended[sel].sum(axis=0)) - np.cumsum(self.sent[sel].sum(axis=0))
 
+    def drained_s(self, start_s: float, end_s: float) -> float | None:
+        """Seconds from the end of an outage until the backlog is back to its level before it; None if never.
+
+        Measured from the log, to the end of a bucket (so up to ``bucket_s`` late), whatever the run recorded.
+        The level before is the highest of the ten buckets before the outage: requests in flight are owed too.
+        """
+        owed = self.backlog()
+        ends = (np.arange(self.n_buckets) + 1) * self.bucket_s
+        before = owed[ends <= start_s][-10:]
+        level = before.max() if len(before) else 0
+        back = np.flatnonzero((ends >= end_s) & (owed <= level))
+        return max(float(ends[back[0]] - end_s), 0.0) if len(back) else None
+
 
 class _Scan:
     """The accumulators of one pass; ``feed`` a chunk at a time, then ``finish``."""

@@ -27,7 +27,7 @@ from twin.sim.clock import Bridge, Clock
 from twin.sim.dist import Pooled, cycle_dist, pooled
 from twin.sim.equipment import Equipment
 from twin.sim.linecheck import buffer_kinds
-from twin.sim.linefile import Line, Station
+from twin.sim.linefile import Line, Station, copy_code
 from twin.sim.material import Buffer, Ledger, Tray, Unit, count_units
 from twin.sim.mesmodel import ModelTransport, OfflineGateway, OfflineMes, start_of
 from twin.sim.roles import role_for
@@ -53,7 +53,7 @@ class LineModel:
         self.clock = sim.clock
         self.traffic = sim.traffic
         self.copy = copy
-        self.suffix = "" if copy == 1 else f"-X{copy:02d}"
+        self.suffix = copy_code("", copy)
         self.cold = sim.cold
         self.trace = sim.trace
         self.ledger = Ledger()
@@ -206,6 +206,7 @@ class Simulation:
         latency: Any = None,
         refusal_rate: float | None = None,
         warmup_s: float | None = None,
+        segments: list[tuple[float, float]] | None = None,
     ) -> None:
         self.line = line
         self.profile = profile
@@ -215,7 +216,7 @@ class Simulation:
         self.env = simpy.Environment()
         if start is None:
             start = datetime.now(UTC).replace(microsecond=0) if speed is not None else start_of(line.start)
-        self.clock = Clock(start, speed=speed)
+        self.clock = Clock(start, speed=speed, segments=segments)
         self.traffic = Traffic(keep=keep_calls)
         offline = line.offline_mes
         assert line.catalogue is not None
@@ -247,6 +248,7 @@ class Simulation:
             self.mes.push_electrolyte(self.env, fillers, float(offline["electrolyte_batch_s"]))
         self.warmup_s = line.warmup_s if warmup_s is None else warmup_s
         self.snapshot: dict[str, Any] | None = None
+        self.on_opening: Callable[[str, list[str], str | None], None] | None = None
         if self.warmup_s > 0:
             self.env.timeout(self.warmup_s).callbacks.append(lambda _e: self._take_snapshot())
 
@@ -302,6 +304,15 @@ class Simulation:
         """The networked modes, inside a running asyncio loop (the bridge steps SimPy in this thread)."""
         assert isinstance(self.gateway, Bridge), "arun needs a speed (realtime or --speed N)"
         await self.gateway.run(self.env.now + duration_s, progress=progress)
+
+    def opening(self, equipment: str, cells: list[Unit], tray: str | None) -> None:
+        """Cells present at the start of a warm run, inside ``equipment`` (on ``tray``): the opening WIP.
+
+        A real MES knows its opening WIP from the plant; a networked run tells the MES it runs against
+        (``on_opening``), and the bridge holds the model until the MES has taken it.
+        """
+        if self.on_opening is not None:
+            self.on_opening(equipment, [c.code for c in cells], tray)
 
     def _take_snapshot(self) -> None:
         from twin.sim.kpi import snapshot

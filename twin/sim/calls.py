@@ -157,6 +157,13 @@ class Traffic:
         if self.keep:
             self.calls.append(call)
 
+    def counts(self) -> dict[str, int]:
+        """Calls per interface over the whole run."""
+        out = dict(self._current)
+        for op, hours in self._hours.items():
+            out[op] = out.get(op, 0) + sum(hours)
+        return out
+
     def _roll(self, hour: int) -> None:
         """Close the current hour (calls arrive in virtual-time order, one environment per run)."""
         for op, n in self._current.items():

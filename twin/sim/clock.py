@@ -12,35 +12,80 @@ that yield the answer event really wait for the MES; a slow answer slows the vir
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import simpy
 
 from twin.sim.calls import Answer, Call, Transport
 
+T = TypeVar("T")
+
 
 class Clock:
-    """Virtual seconds since the start <-> wall seconds (the loop's monotonic clock) <-> epoch seconds."""
+    """Virtual seconds since the start <-> wall seconds (the loop's monotonic clock) <-> epoch seconds.
 
-    __slots__ = ("speed", "start_epoch", "wall0")
+    The speed may change during a run (a load shape: ramp, step): ``segments`` are ``(virtual_s, speed)``
+    from that virtual time on, so wall and virtual time stay a continuous, increasing pair.
+    """
 
-    def __init__(self, start: datetime | float, *, speed: float | None = None) -> None:
+    __slots__ = ("_virtual", "_wall", "segments", "speed", "start_epoch", "wall0")
+
+    def __init__(
+        self,
+        start: datetime | float,
+        *,
+        speed: float | None = None,
+        segments: list[tuple[float, float]] | None = None,
+    ) -> None:
         self.start_epoch = start.timestamp() if isinstance(start, datetime) else float(start)
-        self.speed = speed  # virtual seconds per wall second; None offline
+        self.speed = speed  # virtual seconds per wall second at the start; None offline
+        self.segments = segments or ([(0.0, speed)] if speed is not None else [])
         self.wall0 = 0.0
+        self._virtual: list[float] = []
+        self._wall: list[float] = []
 
     @property
     def networked(self) -> bool:
         return self.speed is not None
 
+    def _edges(self) -> None:
+        """Wall offsets of every segment start (recomputed when wall0 was set, once per run)."""
+        self._virtual, self._wall, wall = [], [], 0.0
+        for i, (v, _speed) in enumerate(self.segments):
+            if i:
+                prev_v, prev_speed = self.segments[i - 1]
+                wall += (v - prev_v) / prev_speed
+            self._virtual.append(v)
+            self._wall.append(wall)
+
     def wall_at(self, virtual_s: float) -> float:
         assert self.speed is not None
-        return self.wall0 + virtual_s / self.speed
+        if len(self.segments) == 1:
+            return self.wall0 + virtual_s / self.speed
+        if not self._virtual:
+            self._edges()
+        i = max(0, bisect_right(self._virtual, virtual_s) - 1)
+        v, speed = self.segments[i]
+        return self.wall0 + self._wall[i] + (virtual_s - v) / speed
 
     def virtual_at(self, wall_s: float) -> float:
         assert self.speed is not None
-        return (wall_s - self.wall0) * self.speed
+        if len(self.segments) == 1:
+            return (wall_s - self.wall0) * self.speed
+        if not self._virtual:
+            self._edges()
+        i = max(0, bisect_right(self._wall, wall_s - self.wall0) - 1)
+        v, speed = self.segments[i]
+        return v + (wall_s - self.wall0 - self._wall[i]) * speed
+
+    def speed_at(self, virtual_s: float) -> float | None:
+        if self.speed is None:
+            return None
+        i = max(0, bisect_right([v for v, _ in self.segments], virtual_s) - 1)
+        return self.segments[i][1]
 
     def epoch(self, virtual_s: float) -> float:
         return self.start_epoch + virtual_s
@@ -62,6 +107,8 @@ class Bridge:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Answer]] = set()
+        self.stopping = False  # set by stop(): the run ends at the next step (Ctrl-C)
+        self._barriers: list[asyncio.Future[object]] = []
 
     # -- the gateway equipment use -------------------------------------------------------------------
     def wall_now(self) -> float | None:
@@ -110,6 +157,29 @@ class Bridge:
         arrival.callbacks.append(lambda a: event.succeed(a.value))
         self._wake()
 
+    def inject(self, action: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``action`` inside the model at the virtual time of now (a call from the MES: 3.1, 3.2).
+
+        The returned future resolves, with the action's result, once the model has run it, so that an
+        equipment-side handler can answer the MES after the equipment has really reacted.
+        """
+        loop = self._loop
+        assert loop is not None, "the bridge is not running"
+        done: asyncio.Future[T] = loop.create_future()
+        delay = max(0.0, self.clock.virtual_at(loop.time()) - self.env.now)
+
+        def run(_event: simpy.Event) -> None:
+            if done.done():
+                return
+            try:
+                done.set_result(action())
+            except Exception as exc:  # handed to the awaiting handler, which answers 400 with it
+                done.set_exception(exc)
+
+        self.env.timeout(delay).callbacks.append(run)
+        self._wake()
+        return done
+
     # -- the loop -------------------------------------------------------------------------------------
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -132,16 +202,24 @@ class Bridge:
         """Step the environment in step with the wall clock until virtual time ``until_s``."""
         loop = self._loop = asyncio.get_running_loop()
         env = self.env
-        self.clock.wall0 = loop.time() - env.now / self.clock.speed  # type: ignore[operator]
+        self.clock.wall0 = loop.time() - (self.clock.wall_at(env.now) - self.clock.wall0)
         stop = env.timeout(max(0.0, until_s - env.now))
         next_progress = loop.time()
         try:
-            while not stop.processed:
+            while not stop.processed and not self.stopping:
                 target = min(self.clock.virtual_at(loop.time()), until_s)
                 stepped = 0
                 while env.peek() <= target and stepped < self.batch and not stop.processed:
+                    if self._barriers and env.peek() > env.now:
+                        break
                     env.step()
                     stepped += 1
+                if self._barriers:  # virtual time stands still until the outside world has taken it all
+                    barriers, self._barriers = self._barriers, []
+                    paused = loop.time()
+                    await asyncio.gather(*barriers)
+                    self.clock.wall0 += loop.time() - paused
+                    continue
                 if stop.processed:
                     break
                 if progress is not None and loop.time() >= next_progress:
@@ -157,8 +235,20 @@ class Bridge:
         if progress is not None:
             progress(env.now)
 
-    async def close(self) -> None:
-        """Cancel the exchanges still in flight (the run is over; their answers would land nowhere)."""
+    def hold_until(self, done: asyncio.Future[object]) -> None:
+        """Step no further until ``done`` (e.g. the MES has taken the opening WIP before it moves)."""
+        self._barriers.append(done)
+
+    def stop(self) -> None:
+        """End the run now (Ctrl-C): ``run`` returns at its next step, with what was done so far."""
+        self.stopping = True
+        self._wake()
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Let the exchanges in flight finish for up to ``grace_s`` (the MES may already have processed them:
+        their answers belong in the record), then cancel the rest (calls waiting for an MES that is away)."""
+        if self._tasks and grace_s > 0:
+            await asyncio.wait(list(self._tasks), timeout=grace_s)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

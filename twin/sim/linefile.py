@@ -32,6 +32,7 @@ DEFAULT_PERIODS = {
     "operator_s": 45.0,
     "agv_s": 120.0,
     "clock_drift_ppm": 0.0,
+    "interlock_clear_s": 600.0,
 }
 DEFAULT_OFFLINE_MES: dict[str, Any] = {
     "latency": {"dist": "lognormal", "median_s": 0.004, "p99_s": 0.03},
@@ -40,6 +41,18 @@ DEFAULT_OFFLINE_MES: dict[str, Any] = {
     "electrolyte_batch_s": 28800.0,
 }
 DEFAULT_START = "2026-11-23T06:00:00+08:00"
+COPY_SUFFIX = "-X"
+
+
+def copy_code(code: str, copy: int) -> str:
+    """The equipment code of copy ``copy`` of a line (``--scale``): the first copy keeps the file's codes."""
+    return code if copy == 1 else f"{code}{COPY_SUFFIX}{copy:02d}"
+
+
+def base_code(code: str) -> str:
+    """The line file's code of an equipment of any copy (inverse of ``copy_code``)."""
+    head, sep, tail = code.rpartition(COPY_SUFFIX)
+    return head if sep and len(tail) >= 2 and tail.isdigit() else code
 DEFAULT_CATALOGUE = "prismatic-lfp"
 
 
@@ -135,6 +148,7 @@ class Station:
     rack_size: int = 0
     prefill: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    power_kw: tuple[float, ...] | None = None  # per equipment: run, idle, down (twin run --energy)
 
     def equipment_codes(self) -> list[str]:
         return [f"{self.code}-{i:02d}" for i in range(1, self.count + 1)]
@@ -177,6 +191,12 @@ class Line:
     offline_mes: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OFFLINE_MES))
     buffers: dict[str, BufferSpec] = field(default_factory=dict)
     tray_pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load: str = "steady"
+
+    def equipment_codes(self, scale: int = 1) -> list[str]:
+        """Every equipment code of ``scale`` copies of the line, copy by copy (see ``copy_code``)."""
+        codes = [code for st in self.stations for code in st.equipment_codes()]
+        return [copy_code(code, k) for k in range(1, scale + 1) for code in codes]
 
     def station_interfaces(self, station: Station) -> list[str]:
         seen: dict[str, None] = dict.fromkeys(self.common_interfaces)
@@ -258,6 +278,7 @@ def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line,
         offline_mes={**DEFAULT_OFFLINE_MES, **(data.get("offline_mes") or {})},
         buffers=buffers,
         tray_pools=dict(data.get("tray_pools") or {}),
+        load=str(data.get("load", "steady")),
     )
     check_line(line, prof, fail)
     return line, prof

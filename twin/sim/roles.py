@@ -69,7 +69,14 @@ ROLES: dict[str, Role] = {
                 "OutputEqu",
             ),
             may=("FeedingCompleted", "BatchMove", "ConsumeInNonProductionEqu"),
-            options={"batch_kg": 1500.0, "glue_kg": 400.0, "wash_every": 4, "wash_kg": 120.0, "kind": "slurry"},
+            options={
+                "batch_kg": 1500.0,
+                "glue_kg": 400.0,
+                "glue_lanes": [],  # lanes whose formula takes glue from the input (empty: every lane)
+                "wash_every": 4,
+                "wash_kg": 120.0,
+                "kind": "slurry",
+            },
         ),
         Role(
             "coating",

@@ -67,6 +67,7 @@ class MesClient:
         self.connections = connections
         self._record = record
         self._pool: HttpPool | None = None
+        self._opened_before = 0
         self._auth: dict[str, bytes] = {}
 
     async def __aenter__(self) -> MesClient:
@@ -80,8 +81,13 @@ class MesClient:
         if self._pool is None:
             self._pool = HttpPool(self.base_url, size=self.connections, timeout_s=self.timeout_s)
 
+    @property
+    def connections_opened(self) -> int:
+        return self._opened_before + (self._pool.opened if self._pool is not None else 0)
+
     async def close(self) -> None:
         if self._pool is not None:
+            self._opened_before += self._pool.opened
             await self._pool.close()
             self._pool = None
 

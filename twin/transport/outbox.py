@@ -73,6 +73,14 @@ class Outbox:
             ).fetchone()
         return _owed(row) if row else None
 
+    def oldest(self) -> Owed | None:
+        """The oldest item any equipment owes (the drain keeps the line's order across stations)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, equipment, operation, body, virtual_s, queued_wall FROM outbox ORDER BY id LIMIT 1"
+            ).fetchone()
+        return _owed(row) if row else None
+
     def ack(self, item: Owed) -> None:
         """The MES acknowledged the item: forget it."""
         with self._lock:

@@ -95,6 +95,7 @@ class HttpPool:
         self._host_header = f"Host: {parts.netloc}\r\n".encode()
         self._idle: deque[_Connection] = deque()
         self._open = 0
+        self.opened = 0  # connections opened over the pool's life (keep-alive working: about ``size``)
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
 
     async def _acquire(self) -> _Connection:
@@ -110,6 +111,7 @@ class HttpPool:
             if conn is not None:
                 return conn
         self._open += 1
+        self.opened += 1
         try:
             loop = asyncio.get_running_loop()
             _, conn = await asyncio.wait_for(loop.create_connection(_Connection, self.host, self.port), self.timeout_s)

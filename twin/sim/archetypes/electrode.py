@@ -95,8 +95,13 @@ class Mixing(Equipment):
             listing = yield from self.exchange("FormulaListGet", {"ProductCode": self.rt.line.product})
             if listing is None:
                 continue
-            rows = listing.data if isinstance(listing.data, list) else [listing.data]
-            row = {str(k).lower(): v for k, v in (rows[0] or {}).items()} if rows and rows[0] else {}
+            rows = [
+                {str(k).lower(): v for k, v in r.items()}
+                for r in (listing.data if isinstance(listing.data, list) else [listing.data])
+                if isinstance(r, dict)
+            ]
+            # A mixer of one polarity takes its own formula of the list (both polarities are slurry_mixing).
+            row = next((r for r in rows if r.get("formulacode") == self.formula["code"]), rows[0] if rows else {})
             code = str(row.get("formulacode") or self.formula["code"])
             detail = yield from self.exchange("FormulaDetailGet", {"FormulaCode": code})
             if detail is None:
@@ -112,7 +117,8 @@ class Mixing(Equipment):
             if not self.moving or self.changeover_due:
                 yield from self.resume()
             parents: list[Unit] = []
-            if self.input is not None:
+            glue_lanes = self.options["glue_lanes"]
+            if self.input is not None and (not glue_lanes or self.lane in glue_lanes):
                 glue = yield from self._glue(float(self.options["glue_kg"]))
                 parents.append(glue)
             for material, kg in self.formula["ingredients"].items():

@@ -124,6 +124,7 @@ class Chamber(Slots):
                 break
             tray = self.pool.items.popleft()
             tray.cells = self.prefill_cells(self.size)
+            self.rt.sim.opening(self.code, tray.cells, tray.code)
             self.inside.update(tray.cells)
             self._occupy(+1)
             self.env.process(self._cure(tray, self.rng.uniform(0.0, self.cycle.mean)))
@@ -242,7 +243,7 @@ class Chamber(Slots):
         gauss = self.rng.gauss
         for cell in tray.cells:
             for p in self.product_params:
-                cell.put(p.code, p.nominal + gauss(0, 1) * p.spread)
+                cell.put(p.code, round(p.nominal + gauss(0, 1) * p.spread, p.digits))  # as reported and graded
 
     def _parameters(self, tray: Tray) -> None:
         if not tray.cells:
@@ -278,6 +279,7 @@ class Rack(Slots):
         if not self.rt.cold and self.station.prefill > 0:
             for _ in range(round(self.station.prefill * self.slots)):
                 cells = self.prefill_cells(size)
+                self.rt.sim.opening(self.code, cells, None)
                 self.inside.update(cells)
                 self._occupy(+1)
                 self.env.process(self._age(cells, self.rng.uniform(0.0, self.cycle.mean)))

@@ -22,6 +22,12 @@ from twin.sim.material import Unit
 OUTBOUNDS = ("Outbound", "BoundOutbound", "OutboundForCellBindTopCover")
 
 
+def inbound_code(unit: Unit, binds_cover: bool) -> str:
+    """A station that binds the cell code to the top cover at outbound (2.58) scans the top cover at inbound:
+    until then the MES knows the product by its top-cover code (2.56), not by the cell code it will get."""
+    return unit.get("top_cover") or unit.code if binds_cover else unit.code
+
+
 def jelly_code(unit: Unit) -> str:
     """The barcode a bound pair is scanned by (2.49/2.50: one jelly-roll code stands for the pair)."""
     if unit.kind == "cell" and unit.parents:
@@ -49,6 +55,7 @@ class UnitStation(Equipment):
         rng = self.rng
         draw = self.cycle.draw
         plain_inbound = self.inbound == "Inbound"
+        binds_cover = self.outbound == "OutboundForCellBindTopCover"
         inbound, outbound = self.inbound, self.outbound
         inbound_ok = self.ops[inbound].success_codes
         outbound_ok = self.ops[outbound].success_codes
@@ -67,7 +74,7 @@ class UnitStation(Equipment):
                 lot = yield from self.feed(material, qty)
                 lots.append(lot.code)
             if plain_inbound:
-                answer = yield self.ask(inbound, {"Sfc": unit.code}, draw(rng))
+                answer = yield self.ask(inbound, {"Sfc": inbound_code(unit, binds_cover)}, draw(rng))
             else:
                 values = {"Sfc": jelly_code(unit), "OperationType": self.options.get("operation_type", "3")}
                 answer = yield self.ask(inbound, values, draw(rng))
@@ -98,7 +105,7 @@ class UnitStation(Equipment):
     def check_in(self, unit: Unit, cycle_s: float = 0.0) -> Proc:
         """Inbound (2.27 or 2.49); when the MES accepts, the process cycle of ``cycle_s`` follows."""
         if self.inbound == "Inbound":
-            values: dict[str, Any] = {"Sfc": unit.code}
+            values: dict[str, Any] = {"Sfc": inbound_code(unit, self.outbound == "OutboundForCellBindTopCover")}
         else:
             values = {"Sfc": jelly_code(unit), "OperationType": self.options.get("operation_type", "3")}
         answer = yield self.ask(self.inbound, values, cycle_s)

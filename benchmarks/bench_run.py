@@ -1,0 +1,199 @@
+"""``twin run`` with the whole model (issue 5): traffic engine vs Locust, takt fidelity, scale.
+
+The target is nginx on loopback answering each MES interface with the profile's realistic example (the
+model needs a token, codes and recipes to go on; that every answer is the same is all a load test needs),
+so that the server is never what is measured. Every case runs in a fresh interpreter (its own peak memory)
+and drives line-A02 through the real bridge, host link, pool and exchange recording:
+
+* engine:  the line at rising ``--speed``; a speed is *sustained* when the model keeps its pace (wall time
+           within 5 % of duration / speed) with p99 send delay under 20 ms. The highest sustained rate of
+           answered requests is compared with Locust (FastHttpUser, one process) on the same payloads.
+* takt:    realtime (1x) with enough copies of the line for about 1,000 req/s: p99 of actual - intended
+           send time (target < 5 ms).
+* scale:   realtime with more and more copies: late starts in the first and second half of the run (they
+           must not grow), peak memory and memory per equipment.
+
+    python -m benchmarks bench_run                          # everything (about 8 minutes)
+    python -m benchmarks.bench_run --case engine            # one part
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ENGINE_SPEEDS = (50, 100, 200, 400)
+ENGINE_WALL_S = 20.0
+TAKT_RATE = 1000.0
+TAKT_WALL_S = 30.0
+SCALES = (4, 8, 16, 32)
+SCALE_WALL_S = 30.0
+PER_COPY_RATE = 28.0  # line-A02 asks about 100,000 calls per virtual hour (twin run line-A02 --offline)
+
+
+def canned_answers() -> dict[str, str]:
+    """Path -> the realistic example answer of the interface at that path."""
+    from twin.profile import load_profile
+
+    out: dict[str, str] = {}
+    for op in load_profile("qingke-mes-v1"):
+        if op.direction != "client-to-server":
+            continue
+        examples = op.response_examples.get("200") or {}
+        example = examples.get("realistic") or next(iter(examples.values()), None)
+        if example is not None and op.path not in out:
+            out[op.path] = orjson.dumps(example).decode()
+    return out
+
+
+def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]:
+    """Run line-A02 against ``url`` in this process and measure it."""
+    from twin.metrics.hdrarrays import HdrArrays
+    from twin.transport.session import NetConfig, prepare
+
+    with tempfile.TemporaryDirectory(prefix="twin-bench-run-") as d:
+        config = NetConfig(
+            duration_s=duration_s,
+            speed=speed,
+            scale=scale,
+            mes_url=url,
+            reports=Path(d),
+            compare_offline=False,
+            equipment_port=0,
+            connections=64,
+        )
+        run = prepare("line-A02", config)
+        summary = asyncio.run(run.run())
+        assert run.sim is not None
+        delays = run.start_delay
+        p50, p99, p999 = (float(v) / 1000 for v in HdrArrays(delays).values_at((50, 99, 99.9)))
+        late = [ex for ex in _late_by_half(run.path / "exchanges.csv.gz", run.model_wall)]
+        total = summary["total"]
+        answered = total["count"] - sum(v for k, v in total["by_code"].items() if not k.isdigit())
+        return {
+            "speed": speed,
+            "scale": scale,
+            "equipment": len(run.sim.equipment),
+            "planned_wall_s": duration_s / speed,
+            "model_wall_s": run.model_wall[1] - run.model_wall[0],
+            "requests": total["count"],
+            "answered": answered,
+            "rate": answered / max(1e-9, run.model_wall[1] - run.model_wall[0]),
+            "send_delay_ms": {"p50": p50, "p99": p99, "p99.9": p999},
+            "late_starts": total["late_starts"],
+            "late_first_half": late[0],
+            "late_second_half": late[1],
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+
+def _late_by_half(log: Path, window: tuple[float, float]) -> tuple[int, int]:
+    from twin.metrics.log import read_exchange_log
+
+    start, end = window
+    middle = (start + end) / 2
+    first = second = 0
+    for ex in read_exchange_log(log):
+        if ex.sent_wall - ex.intended_wall > 0.005:
+            if ex.intended_wall < middle:
+                first += 1
+            else:
+                second += 1
+    return first, second
+
+
+def _spawn(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.bench_run", "--one", url, str(speed), str(duration_s), str(scale)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"case speed {speed} scale {scale} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def engine(url: str) -> float:
+    print("engine: line-A02 with the whole model at rising speed (sustained: pace kept within 5 %, p99 delay < 20 ms)")
+    print(f"{'speed':>6} {'req/s':>8} {'wall/planned':>13} {'p50 ms':>7} {'p99 ms':>7} {'late':>7}  sustained")
+    best = 0.0
+    for speed in ENGINE_SPEEDS:
+        r = _spawn(url, speed, speed * ENGINE_WALL_S, 1)
+        overrun = r["model_wall_s"] / r["planned_wall_s"]
+        ok = overrun <= 1.05 and r["send_delay_ms"]["p99"] < 20
+        best = max(best, r["rate"]) if ok else best
+        print(
+            f"{speed:>6} {r['rate']:>8,.0f} {overrun:>13.2f} {r['send_delay_ms']['p50']:>7.2f} "
+            f"{r['send_delay_ms']['p99']:>7.2f} {r['late_starts']:>7,}  {'yes' if ok else 'no'}"
+        )
+    return best
+
+
+def takt(url: str) -> None:
+    scale = max(1, math.ceil(TAKT_RATE / PER_COPY_RATE))
+    r = _spawn(url, 1.0, TAKT_WALL_S, scale)
+    d = r["send_delay_ms"]
+    print(
+        f"takt fidelity: realtime, {scale} copies ({r['equipment']:,} equipment), {r['rate']:,.0f} req/s: send delay "
+        f"p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f} ms, p99.9 {d['p99.9']:.2f} ms (target p99 < 5 ms), "
+        f"late starts {r['late_starts']:,} of {r['requests']:,}"
+    )
+
+
+def scale_cases(url: str) -> None:
+    print("scale: realtime, late starts in the first and second half (must not grow), memory")
+    print(f"{'copies':>6} {'equipment':>9} {'req/s':>7} {'p99 ms':>7} {'late 1st':>8} {'late 2nd':>8} {'RSS MB':>7} {'KB/eq':>6}")
+    for scale in SCALES:
+        r = _spawn(url, 1.0, SCALE_WALL_S, scale)
+        print(
+            f"{scale:>6} {r['equipment']:>9,} {r['rate']:>7,.0f} {r['send_delay_ms']['p99']:>7.2f} "
+            f"{r['late_first_half']:>8,} {r['late_second_half']:>8,} {r['max_rss_mb']:>7,.0f} "
+            f"{r['max_rss_mb'] * 1024 / r['equipment']:>6,.0f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--case", choices=("engine", "takt", "scale"), action="append")
+    parser.add_argument("--one", nargs=4, metavar=("URL", "SPEED", "DURATION_S", "SCALE"))
+    args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
+    if args.one:
+        url, speed, duration, scale = args.one
+        print(json.dumps(one(url, float(speed), float(duration), int(scale))))
+        return
+    from benchmarks.bench_transport import IN_FLIGHT, locust_rate
+    from benchmarks.nginx_stub import nginx_stub
+
+    cases = args.case or ["engine", "takt", "scale"]
+    with nginx_stub(canned_answers()) as url:
+        if "engine" in cases:
+            best = engine(url)
+            with tempfile.TemporaryDirectory(prefix="twin-bench-locust-") as d:
+                try:
+                    locust = locust_rate(url, ENGINE_WALL_S, Path(d))
+                except (OSError, subprocess.SubprocessError, FileNotFoundError) as exc:
+                    print(f"Locust did not run ({exc!r}): pip install locust")
+                    locust = 0.0
+            print(f"twin, highest sustained rate with the whole model: {best:8,.0f} req/s")
+            if locust:
+                print(f"Locust (FastHttpUser, one process, {IN_FLIGHT} users): {locust:8,.0f} req/s")
+                print(f"ratio twin / Locust: {best / locust:.2f}x   (target >= 1.5x)")
+        if "takt" in cases:
+            takt(url)
+        if "scale" in cases:
+            scale_cases(url)
+
+
+if __name__ == "__main__":
+    t0 = time.monotonic()
+    main()
+    if "--one" not in sys.argv:
+        print(f"({time.monotonic() - t0:.0f} s)")

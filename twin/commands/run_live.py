@@ -1,0 +1,149 @@
+"""The live view of a networked run and its closing summary (rich), and Ctrl-C handling.
+
+On a terminal the view is redrawn twice a second; elsewhere (CI logs, pipes) one plain line is printed
+every 15 s, so that a long run shows it is alive without flooding a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from twin.transport.session import NetworkedRun
+
+PLAIN_EVERY_S = 15.0
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def status_line(st: dict[str, Any], rate: float) -> str:
+    link = "online" if st["online"] else "MES OFFLINE"
+    backlog = f", backlog {st['backlog']:,}" if st["backlog"] else ""
+    return (
+        f"{_hms(st['virtual_s'])} of {_hms(st['duration_s'])} virtual | cells out {st['cells_out']:,} | "
+        f"{st['requests']:,} requests, {rate:,.0f}/s | p50 {st['p50_ms']:.1f} ms p99 {st['p99_ms']:.1f} ms | "
+        f"errors {st['failures']:,} | late starts {st['late_starts']:,} | interlocks {st['interlocks']} | "
+        f"{link}{backlog}"
+    )
+
+
+class LiveView:
+    """Called by the run at every progress tick; keeps the request rate over the last seconds."""
+
+    def __init__(self, console: Console, live: Live | None) -> None:
+        self.console = console
+        self.live = live
+        self._last = (time.monotonic(), 0)
+        self._rate = 0.0
+        self._printed = time.monotonic()
+
+    def __call__(self, run: NetworkedRun) -> None:
+        now = time.monotonic()
+        if self.live is None and now - self._printed < PLAIN_EVERY_S:
+            return
+        st = run.status()
+        then, count = self._last
+        if now - then >= 1.0:
+            self._rate = (st["requests"] - count) / (now - then)
+            self._last = (now, st["requests"])
+        text = status_line(st, self._rate)
+        if self.live is not None:
+            self.live.update(text)
+        elif now - self._printed >= PLAIN_EVERY_S:
+            self._printed = now
+            self.console.print(text)
+
+
+def run_live(session: NetworkedRun, *, quiet: bool = False) -> dict[str, Any]:
+    """Run with the live view; Ctrl-C (SIGINT) or SIGTERM ends the run cleanly."""
+    err = Console(stderr=True, highlight=False, markup=False)
+    if not quiet:
+        err.print(f"run folder {session.path}")
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, session.stop)
+        if quiet:
+            return await session.run()
+        if err.is_terminal:
+            with Live("starting...", console=err, refresh_per_second=4, transient=True) as live:
+                return await session.run(LiveView(err, live))
+        return await session.run(LiveView(err, None))
+
+    return asyncio.run(main())
+
+
+def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
+    console = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 150)
+    run = summary.get("run", {})
+    kpis = summary.get("line_kpis", {})
+    state = summary.get("state")
+    console.print(
+        f"{session.line.name} against {summary.get('target_url')} ({session.folder.settings['mode']}, "
+        f"seed {session.config.seed}, {session.config.scale} cop{'y' if session.config.scale == 1 else 'ies'}): "
+        f"{state}, {_hms(run.get('virtual_s', 0))} virtual in {summary.get('wall_s', 0):.1f} s wall"
+    )
+    console.print(
+        f"cells out {run.get('cells_out', 0):,} (good in the KPI window {kpis.get('good_cells', 0):,}, "
+        f"{kpis.get('cells_per_hour', 0):,.0f}/h), bottleneck {kpis.get('bottleneck', '-')}"
+    )
+    table = Table(title="MES exchanges per interface (latency from the intended send time; service = answer - sent)")
+    for col in ("interface", "count", "failed", "p50 ms", "p99 ms", "max ms", "service p99", "late", "outcomes"):
+        table.add_column(col, justify="left" if col in ("interface", "outcomes") else "right")
+    rows = sorted(summary.get("interfaces", {}).items(), key=lambda kv: -kv[1]["count"])
+    for name, s in rows:
+        lat, svc = s["latency_ms"], s["service_ms"]
+        codes = ", ".join(f"{k}: {v:,}" for k, v in sorted(s["by_code"].items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(
+            name,
+            f"{s['count']:,}",
+            f"{s['failures']:,}",
+            f"{lat['p50']:.1f}",
+            f"{lat['p99']:.1f}",
+            f"{lat['max']:.1f}",
+            f"{svc['p99']:.1f}",
+            f"{s['late_starts']:,}",
+            codes,
+        )
+    console.print(table)
+    takt = summary.get("takt", {})
+    delays = takt.get("start_delay_ms", {})
+    p50, p99 = (delays.get(p, delays.get(str(p), 0.0)) for p in (50, 99))
+    late = takt.get("late_starts", 0)
+    console.print(f"takt: send delay p50 {p50:.2f} ms, p99 {p99:.2f} ms, late starts (>5 ms) {late:,}")
+    link = summary.get("link", {})
+    for o in link.get("outages", []):
+        console.print(
+            f"MES outage from {o['started']} for {o['offline_s']:.1f} s ({o['reason']}): {o['queued']:,} records "
+            f"queued, {o['resent']:,} re-uploaded, drained in {o['drain_s'] if o['drain_s'] is not None else '-'} s, "
+            f"max backlog {o['max_backlog']:,}, {o['waiting_calls']:,} calls waited for the MES"
+        )
+    if link.get("relogins"):
+        console.print(f"new logins after a refused token: {link['relogins']:,}")
+    for i in summary.get("interlocks", []):
+        console.print(f"interlock {i['code']} -> {i['equipment']} stopped in {i['reaction_ms']:.1f} ms: {i['message']}")
+    energy = summary.get("energy")
+    if energy:
+        console.print(
+            f"energy uplink to {summary.get('energy_target')}: {energy['kwh_total']:,.1f} kWh, "
+            f"{energy['values_acked']:,} values acknowledged in {energy['batches_acked']:,} batches, "
+            f"{energy['values'].get('queued', 0):,} queued, {energy['rejected']:,} rejected"
+        )
+    cost = summary.get("offline_compare")
+    if cost:
+        console.print(
+            f"output vs the offline model of the same seed: {cost['good_cells_networked']:,} good cells against "
+            f"{cost['good_cells_offline']:,} ({cost['cost_cells']:+,} cells lost to the MES)"
+        )
+    console.print(f"run folder: {session.path}  (twin report {session.path})")

@@ -1,0 +1,70 @@
+"""The opening WIP: products already inside the line when the MES takes over (a go-live's data load).
+
+A warm run of the twin starts with cells inside ovens, aging racks and formation chambers. A real MES is
+told about such work in progress when it goes live; the embedded MES takes it on
+``POST /admin/opening-wip`` ``{"equipment": "A02-BAKE-03", "cells": ["W...", ...], "tray": "TP-BK-000012"}``:
+each cell becomes a product inside that equipment's route step (its inbound done, its outbound due),
+bound to the tray if one is given, and the tray is "in" there. Everything afterwards (tray out, the next
+inbound, binding, sorting) goes through the spec's interfaces and rules as usual.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from twin.mes.service import MES, Mes
+from twin.mes.state import Unit
+from twin.mes.store import Tx
+
+
+class OpeningRefused(ValueError):
+    """The opening WIP names an equipment or product the MES cannot place."""
+
+
+async def load_opening(mes: Mes, doc: Any) -> int:
+    """Register the cells of one equipment; returns how many were new."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("equipment"), str) or not isinstance(doc.get("cells"), list):
+        raise OpeningRefused('expected {"equipment": CODE, "cells": [CODE, ...], "tray"?: CODE}')
+    equipment, tray_code = doc["equipment"], doc.get("tray")
+    place = mes.route.place(equipment)
+    if place is None or place.step is None:
+        raise OpeningRefused(f"equipment {equipment!r} is not a route station of line {mes.route.line.name}")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    tx, added = Tx(), 0
+    tray = mes.state.tray(tray_code) if isinstance(tray_code, str) and tray_code else None
+    for n, code in enumerate(doc["cells"], start=1):
+        if not isinstance(code, str) or not code or mes.state.unit(code) is not None:
+            continue
+        unit = Unit(
+            sfc=code,
+            kind="cell",
+            product=mes.data.default_product,
+            origins=[],
+            step=place.step.index,
+            phase="in",
+            equipment=equipment,
+            at=now,
+            codes=[code],
+            container=tray.code if tray is not None else "",
+        )
+        mes.state.add_unit(unit, tx)
+        if tray is not None:
+            tray.cells[code] = f"{n:02d}"
+        added += 1
+    if tray is not None:
+        tray.state, tray.equipment, tray.step, tray.at = "in", equipment, place.step.index, now
+        tray.save(tx)
+    await mes.store.commit(tx)
+    return added
+
+
+async def opening_wip(request: web.Request) -> web.Response:
+    try:
+        added = await load_opening(request.app[MES], orjson.loads(await request.read() or b"null"))
+    except (orjson.JSONDecodeError, OpeningRefused) as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"added": added})

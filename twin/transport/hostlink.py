@@ -1,0 +1,273 @@
+"""What every virtual host does about its link to the MES: offline mode, history re-upload, new login.
+
+The spec asks hosts to keep working when the MES is gone (1.5.8 "MES offline function") and to upload
+their history when it returns (1.5.9). The twin's hosts do it this way, and the README says so:
+
+* A call that gets no answer (connection refused, reset, timeout) puts the link **offline**.
+* While offline, a call whose answer carries nothing the host needs (a *record*: the profile's response
+  has no ``data``, e.g. inbound, outbound, state, alarm, parameters) is appended to the durable outbox
+  (SQLite) and the host goes on as if accepted. A call whose answer the host needs (login, barcodes,
+  recipes, sorting grades...) waits for the MES: the equipment waits with it, as a real one would.
+  Heartbeats are not history: a failed one is just failed (that is the host's heartbeat state going
+  offline), and heartbeats keep probing the MES.
+* Any answer puts the link back **online** and starts the **drain**: the backlog is re-uploaded in the
+  order it was made, one item at a time (an inbound at one station must reach the MES after the outbound
+  of the station before it), and new records queue behind it until it is empty. An item leaves the
+  outbox only once the MES answered it, so nothing is lost; it is sent again only if it got no answer,
+  so a refused connection never makes a duplicate. (A request that timed out may have been processed:
+  it is resent, at least once; the spec has no idempotency key that would let a host know.)
+* An HTTP 401 (token refused) makes the host log in again (2.1) and resend once with the new token.
+
+Re-uploaded items are sent with the time of their re-upload as intended time, so that live latency
+percentiles stay about live traffic; their age (made -> acknowledged) is reported per outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from twin.metrics.exchange import NO_ANSWER
+from twin.profile import Operation, Profile
+from twin.sim.calls import Answer, Call
+from twin.transport.http import MesClient, Reply
+from twin.transport.outbox import Outbox
+
+QUEUED_MSG = "accepted offline: queued for re-upload (spec 1.5.8)"
+NOT_HISTORY = frozenset({"Heartbeat", "OperatorLogin", "TimeSynch"})
+
+
+def is_record(op: Operation) -> bool:
+    """A call the host may queue while offline: its answer has no ``data`` the host needs."""
+    if op.operation_id in NOT_HISTORY or op.direction != "client-to-server":
+        return False
+    schema = op.response_schemas.get("200") or {}
+    props = {str(k).lower(): v for k, v in (schema.get("properties") or {}).items()}
+    data = props.get("data")
+    return data is None or (data.get("type") in (None, "null") and not data.get("anyOf"))
+
+
+@dataclass
+class Outage:
+    """One period without the MES, as the hosts lived it."""
+
+    started: float  # epoch seconds of the first unanswered call
+    reason: str
+    ended: float | None = None  # first answer again
+    drained: float | None = None  # backlog empty again
+    queued: int = 0
+    resent: int = 0
+    max_backlog: int = 0
+    oldest_age_s: float = 0.0  # longest made -> acknowledged of a queued record
+    waiting_calls: int = 0  # calls that had to wait for the MES (answers the hosts needed)
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(t: float | None) -> str | None:
+            return datetime.fromtimestamp(t, UTC).isoformat() if t is not None else None
+
+        return {
+            "started": iso(self.started),
+            "ended": iso(self.ended),
+            "drained": iso(self.drained),
+            "offline_s": round((self.ended or time.time()) - self.started, 3),
+            "drain_s": round(self.drained - self.ended, 3) if self.drained and self.ended else None,
+            "reason": self.reason,
+            "queued": self.queued,
+            "resent": self.resent,
+            "max_backlog": self.max_backlog,
+            "oldest_age_s": round(self.oldest_age_s, 3),
+            "waiting_calls": self.waiting_calls,
+        }
+
+
+@dataclass
+class LinkStats:
+    relogins: int = 0
+    outages: list[Outage] = field(default_factory=list)
+
+    def to_dict(self, backlog: int) -> dict[str, Any]:
+        return {
+            "relogins": self.relogins,
+            "backlog_now": backlog,
+            "queued": sum(o.queued for o in self.outages),
+            "resent": sum(o.resent for o in self.outages),
+            "outages": [o.to_dict() for o in self.outages],
+        }
+
+
+class HostLink:
+    """The transport of a networked run (``twin.sim.calls.Transport``), with the hosts' offline rules."""
+
+    def __init__(
+        self,
+        client: MesClient,
+        profile: Profile,
+        outbox: Outbox,
+        *,
+        credentials: dict[str, str],
+        retry_s: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.profile = profile
+        self.outbox = outbox
+        self.credentials = credentials
+        self.retry_s = retry_s
+        self.tokens: dict[str, str] = {}  # equipment code -> the newest token it got from 2.1
+        self.static_token: str | None = None  # a fixed Authorization value (spec 1.5.3), if the MES wants one
+        self.stats = LinkStats()
+        self.online = True
+        self._back = asyncio.Event()
+        self._back.set()
+        self._drain: asyncio.Task[None] | None = None
+        self._records = {op.operation_id: is_record(op) for op in profile}
+        self._login = profile.operation("OperatorLogin") if "OperatorLogin" in self._records else None
+
+    @property
+    def draining(self) -> bool:
+        return self._drain is not None and not self._drain.done()
+
+    @property
+    def outage(self) -> Outage | None:
+        return self.stats.outages[-1] if self.stats.outages else None
+
+    # -- the Transport seam -------------------------------------------------------------------------
+    async def exchange(self, call: Call) -> Answer:
+        op = call.op
+        record = self._records.get(op.operation_id, False)
+        if record and (not self.online or self.draining):
+            return self._queue(call, call.body)
+        intended = _intended_epoch(call)
+        while True:
+            reply = await self._send(op, call.body, call.equipment_code, call.token, call.virtual_s, intended)
+            if reply.status != NO_ANSWER:
+                self._answered()
+                return _answer(reply)
+            self._unreachable(reply.error)
+            if record:
+                return self._queue(call, call.body)
+            if op.operation_id == "Heartbeat":
+                return _answer(reply)
+            outage = self.outage
+            if outage is not None:
+                outage.waiting_calls += 1
+            await self._wait_online()
+            intended = None  # the retry leaves when the MES is back: its wait is in the outage figures
+
+    async def close(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            await asyncio.gather(self._drain, return_exceptions=True)
+
+    # -- sending, with a new login on 401 -----------------------------------------------------------
+    async def _send(
+        self,
+        op: Operation,
+        body: dict[str, Any],
+        equipment: str,
+        token: str | None,
+        virtual_s: float,
+        intended: float | None,
+    ) -> Reply:
+        token = self.tokens.get(equipment) or token or self.static_token
+        reply = await self.client.call(
+            op, body, equipment=equipment, token=token, intended_virtual_s=virtual_s, intended_wall=intended
+        )
+        if op.operation_id == "OperatorLogin":
+            self._remember(equipment, reply)
+        elif reply.status == 401 and self._login is not None:
+            new = await self._relogin(equipment, virtual_s)
+            if new is not None:
+                reply = await self.client.call(op, body, equipment=equipment, token=new, intended_virtual_s=virtual_s)
+        return reply
+
+    async def _relogin(self, equipment: str, virtual_s: float) -> str | None:
+        assert self._login is not None
+        self.stats.relogins += 1
+        values = {"OperatorUserID": self.credentials["user"], "OperatorPassword": self.credentials["password"]}
+        context = {"now": datetime.now(UTC), "equipment_code": equipment, "resource_code": f"R-{equipment}"}
+        body = self.profile.build_request(self._login, values, context=context)
+        reply = await self.client.call(self._login, body, equipment=equipment, intended_virtual_s=virtual_s)
+        return self._remember(equipment, reply)
+
+    def _remember(self, equipment: str, reply: Reply) -> str | None:
+        data = reply.data if reply.ok else None
+        if isinstance(data, dict):
+            token = {str(k).lower(): v for k, v in data.items()}.get("authorization")
+            if token:
+                self.tokens[equipment] = str(token)
+                return str(token)
+        return None
+
+    # -- offline and back -----------------------------------------------------------------------------
+    def _unreachable(self, reason: str) -> None:
+        if self.online:
+            self.online = False
+            self._back.clear()
+            self.stats.outages.append(Outage(started=time.time(), reason=reason or "no answer"))
+
+    def _answered(self) -> None:
+        if not self.online:
+            self.online = True
+            outage = self.outage
+            if outage is not None:
+                outage.ended = time.time()
+            self._back.set()
+            if not self.draining:
+                self._drain = asyncio.get_running_loop().create_task(self._drain_backlog())
+
+    async def _wait_online(self) -> None:
+        """Wait for the MES; every ``retry_s`` the caller tries again itself (a probe of its own)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._back.wait(), self.retry_s)
+
+    def _queue(self, call: Call, body: dict[str, Any]) -> Answer:
+        self.outbox.append(call.equipment_code, call.op.operation_id, body, virtual_s=call.virtual_s, wall=time.time())
+        outage = self.outage
+        if outage is not None:
+            outage.queued += 1
+            outage.max_backlog = max(outage.max_backlog, self.outbox.appended - self.outbox.acked)
+        now = time.time()
+        return Answer(200, 0, QUEUED_MSG, None, sent_wall=now, answered_wall=now)
+
+    async def _drain_backlog(self) -> None:
+        """Re-upload what the hosts owe, oldest first, one at a time; stop if the MES goes away again."""
+        outage = self.outage
+        while self.online:
+            item = self.outbox.oldest()
+            if item is None:
+                if outage is not None:
+                    outage.drained = time.time()
+                return
+            op = self.profile.operation(item.operation)
+            reply = await self._send(op, item.body, item.equipment, None, item.virtual_s, None)
+            if reply.status == NO_ANSWER:
+                self._unreachable(reply.error)
+                return
+            self.outbox.ack(item)
+            if outage is not None:
+                outage.resent += 1
+                outage.oldest_age_s = max(outage.oldest_age_s, time.time() - item.queued_wall)
+
+
+def _intended_epoch(call: Call) -> float | None:
+    """The model's intended wall time (the loop's clock) as epoch seconds, as the exchange log keeps it."""
+    if call.wall_s is None:
+        return None
+    return time.time() - (asyncio.get_running_loop().time() - call.wall_s)
+
+
+def _answer(reply: Reply) -> Answer:
+    ex = reply.exchange
+    return Answer(
+        reply.status,
+        reply.code if isinstance(reply.code, int) else None,
+        reply.msg,
+        reply.data,
+        sent_wall=ex.sent_wall,
+        answered_wall=ex.answered_wall,
+        error=reply.error or None,
+    )

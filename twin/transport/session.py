@@ -1,0 +1,416 @@
+"""A networked run: the line model against a real MES over HTTP, recorded into a run folder.
+
+``run_networked(line_ref, NetConfig(...))`` wires the parts of DESIGN.md's data flow together:
+
+* the equipment side of section 3 (``EquipmentServer``: one loopback address per equipment, 6868);
+* the MES: ``--mes URL``, or the embedded MES started as a process of its own (``EmbeddedMes``) that is
+  told every equipment's address through a registry file;
+* the hosts' link (``HostLink``: offline mode, durable outbox, re-upload, new login) over the pooled
+  client (``MesClient``) that records every exchange into the run folder (``RunFolder``);
+* the line model (``Simulation``) driven through the bridge at ``speed`` (load shape: clock segments);
+* interlocks (3.1) and electrolyte batches (3.2) from the MES injected into the model, with the time
+  from receipt to the equipment stopped;
+* at the end, the offline model of the same seed and length, to say what the MES cost in output.
+
+Ctrl-C (``stop()``) ends the run at the next step and still writes a complete folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin.energy.live import EnergyFeed
+from twin.energy.platform import Platform
+from twin.energy.site import build_site
+from twin.energy.spec import load_energy_spec
+from twin.energy.store import UplinkStore
+from twin.energy.uplink import EnergyUplink, UplinkConfig
+from twin.errors import ConfigError
+from twin.metrics.exchange import Exchange
+from twin.metrics.hdrarrays import HdrArrays
+from twin.metrics.histograms import new_histogram
+from twin.metrics.runfolder import RunFolder, new_run_dir
+from twin.profile import Profile, load_profile
+from twin.sim.builder import Simulation
+from twin.sim.clock import Bridge
+from twin.sim.kpi import compute
+from twin.sim.linefile import Line, load_line
+from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
+from twin.sim.shapes import LoadShape, parse_shape, start_storm
+from twin.transport.embedded import EmbeddedMes
+from twin.transport.equipment_server import DEFAULT_PORT, EquipmentServer, loopback_endpoints
+from twin.transport.hostlink import HostLink
+from twin.transport.http import MesClient
+from twin.transport.outbox import Outbox
+
+
+@dataclass
+class NetConfig:
+    """How to run against an MES (see ``twin run --help`` for each)."""
+
+    duration_s: float = 600.0
+    speed: float = 20.0
+    seed: int = 0
+    scale: int = 1
+    load: str | None = None  # None: the line file's
+    mes_url: str | None = None  # None: the embedded MES
+    mes_args: list[str] = field(default_factory=list)
+    authorization: str | None = None
+    profile_ref: str | None = None
+    equipment_prefix: str = "127.0.1."
+    equipment_port: int = DEFAULT_PORT
+    timeout_s: float = 5.0
+    connections: int = 64
+    retry_s: float = 1.0
+    cold: bool = False
+    warmup_s: float | None = None
+    reports: Path = Path("reports")
+    compare_offline: bool = True
+    energy: str | None = None  # the energy uplink (seed 003): "embedded" or the platform's register URL
+    energy_every_s: float = 900.0  # upload the finished 15-minute values this often (virtual)
+
+
+@dataclass
+class Interlock:
+    equipment: str
+    code: str
+    message: str
+    received: float  # epoch seconds the twin's equipment got the call
+    stopped: float  # epoch seconds the equipment was stopped (H alarm raised, state 2 reported)
+    virtual_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "equipment": self.equipment,
+            "code": self.code,
+            "message": self.message,
+            "received": self.received,
+            "stopped": self.stopped,
+            "reaction_ms": round((self.stopped - self.received) * 1000, 3),
+            "virtual_s": round(self.virtual_s, 3),
+        }
+
+
+class NetworkedRun:
+    """One run; ``await run.run()`` returns the summary written to ``summary.json``."""
+
+    def __init__(self, line: Line, profile: Profile, config: NetConfig) -> None:
+        self.line = line
+        self.profile = profile
+        self.config = config
+        self.shape: LoadShape = parse_shape(config.load or line.load)
+        self.path = new_run_dir(config.reports, line.name)
+        self.folder = RunFolder(self.path, self.settings())
+        self.start_delay = new_histogram()
+        self.interlocks: list[Interlock] = []
+        self.batches: list[dict[str, Any]] = []
+        self.sim: Simulation | None = None
+        self.link: HostLink | None = None
+        self.mes: EmbeddedMes | None = None
+        self.started = time.time()
+        self._stop_requested = False
+        self._by_code: dict[str, Any] = {}
+        self.model_wall = (0.0, 0.0)  # epoch seconds the model ran through the bridge
+        self.energy: EnergyFeed | None = None
+
+    def settings(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "line": self.line.name,
+            "line_file": str(self.line.source) if self.line.source else None,
+            "profile": self.profile.title,
+            "mode": "realtime" if c.speed == 1 else f"speed {c.speed:g}",
+            "speed": c.speed,
+            "duration_s": c.duration_s,
+            "seed": c.seed,
+            "scale": c.scale,
+            "load": self.shape.to_dict(),
+            "target": c.mes_url or "embedded",
+            "mes_args": c.mes_args,
+            "equipment": self.line.equipment_count() * c.scale,
+            "exchange_log": "exchanges.csv.gz: gzip members of CSV rows, columns in the header (twin.metrics.log)",
+        }
+
+    # -- the run ---------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ctrl-C: end at the next step; the folder is still written in full."""
+        self._stop_requested = True
+        if self.sim is not None and isinstance(self.sim.gateway, Bridge):
+            self.sim.gateway.stop()
+
+    def record(self, ex: Exchange, ok: bool) -> None:
+        self.folder.record(ex, ok)
+        self.start_delay.record_value(max(0, round((ex.sent_wall - ex.intended_wall) * 1_000_000)))
+
+    async def run(self, progress: Callable[[NetworkedRun], None] | None = None) -> dict[str, Any]:
+        c = self.config
+        state = "failed"
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                servers = EquipmentServer(self.profile, on_interlock=self._on_interlock, on_batch=self._on_batch)
+                stack.push_async_callback(servers.close)
+                codes = self.line.equipment_codes(c.scale)
+                bound = await servers.start(
+                    loopback_endpoints(codes, prefix=c.equipment_prefix, port=c.equipment_port)
+                )
+                registry = self.path / "registry.yaml"
+                registry.write_text(yaml.safe_dump({k: v.removeprefix("http://") for k, v in bound.items()}))
+                url = c.mes_url
+                if url is None:
+                    self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
+                    url = self.mes.url
+                self.folder.extra["target_url"] = url
+                client = MesClient(url, record=self.record, timeout_s=c.timeout_s, connections=c.connections)
+                stack.push_async_callback(client.close)
+                outbox = Outbox(self.path / "outbox.sqlite")
+                stack.callback(outbox.close)
+                self.link = HostLink(
+                    client, self.profile, outbox, credentials=self.line.operator, retry_s=c.retry_s
+                )
+                if c.authorization:
+                    self.link.static_token = c.authorization
+                stack.push_async_callback(self.link.close)
+                self.sim = self._build()
+                self.sim.on_opening = self._opening
+                if c.energy:
+                    self.energy = await self._energy(stack)
+                # The model's objects live for the whole run: keep them out of the cyclic GC's full
+                # collections, which otherwise stall the loop for 100-300 ms and make hundreds of late starts.
+                gc.collect()
+                gc.freeze()
+                self._by_code = {eq.code: eq for eq in self.sim.equipment}
+                if self._stop_requested:
+                    self.sim.gateway.stop()
+                await self._drive(progress)
+                state = "interrupted" if self._stop_requested else "finished"
+                await self._mes_side()
+                if self.energy is not None:
+                    wall = self.model_wall[1] - self.model_wall[0]
+                    self.folder.extra["energy"] = await self.energy.finish(self.sim.env.now, wall)
+        finally:
+            self._finish_extra()
+            summary = self.folder.finish(state)
+        if state != "failed" and c.compare_offline and self.sim is not None:
+            summary = self._compare_offline()
+        return summary
+
+    def _mes_args(self, registry: Path) -> list[str]:
+        line_ref = str(self.line.source) if self.line.source else self.line.name
+        args = ["--db", str(self.path / "mes.sqlite"), "--line", line_ref, "--registry", str(registry)]
+        args += ["--durability", "normal"]  # survives a killed MES; --mes-arg=--durability=full for power cuts
+        if self.config.profile_ref:
+            args += ["--profile", self.config.profile_ref]
+        return args + list(self.config.mes_args)
+
+    def _build(self) -> Simulation:
+        c = self.config
+        warmup, _ = effective_warmup(self.line, RunConfig(duration_s=c.duration_s, warmup_s=c.warmup_s))
+        sim = Simulation(
+            self.line,
+            self.profile,
+            seed=c.seed,
+            scale=c.scale,
+            speed=c.speed,
+            transport=self.link,
+            cold=c.cold,
+            warmup_s=warmup,
+            mes_pushes=False,
+            segments=self.shape.segments(c.speed, c.duration_s, parse_duration),
+        )
+        if self.shape.kind == "storm":
+            start_storm(sim, self.shape.at_s(c.duration_s, parse_duration), parse_duration(self.shape.window))
+        return sim
+
+    async def _energy(self, stack: contextlib.AsyncExitStack) -> EnergyFeed:
+        """The plant's energy uplink on the live line: the embedded platform peer, or the one at a URL."""
+        assert self.sim is not None
+        spec = load_energy_spec()
+        url = self.config.energy or ""
+        if url == "embedded":
+            platform = Platform(db=self.path / "energy-platform.sqlite", spec=spec)
+            await platform.start("127.0.0.1", 0)
+            stack.push_async_callback(platform.stop)
+            url = f"http://127.0.0.1:{platform.port}/register"
+        config = UplinkConfig(
+            register_url=url, upload_every_s=self.config.energy_every_s, upload_offset_s=60.0, duty_retry_s=60.0
+        )
+        uplink = EnergyUplink(build_site(self.line, spec), UplinkStore(self.path / "energy-queue.sqlite"), config, spec=spec)
+        self.folder.extra["energy_target"] = url
+        return EnergyFeed(uplink.site, uplink, self.sim.equipment, self.sim.clock.epoch)
+
+    async def _drive(self, progress: Callable[[NetworkedRun], None] | None) -> None:
+        assert self.sim is not None
+
+        def tick(now: float) -> None:
+            if self.energy is not None:
+                self.energy.step(now)
+            if self.folder.due():
+                self._finish_extra(kpis=False)
+                self.folder.checkpoint(percentiles=False)
+            if progress is not None:
+                progress(self)
+
+        start = time.time()
+        try:
+            await self.sim.arun(self.config.duration_s, progress=tick)
+        finally:
+            self.model_wall = (start, time.time())
+
+    def _opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
+        """Tell the embedded MES about cells already in the line; the model waits until it has them."""
+        if self.mes is None:
+            unknown = self.folder.extra.get("opening_wip_unknown_to_mes", 0)
+            self.folder.extra["opening_wip_unknown_to_mes"] = unknown + len(cells)
+            return
+        assert self.sim is not None and isinstance(self.sim.gateway, Bridge)
+        task = asyncio.get_running_loop().create_task(self._send_opening(equipment, cells, tray))
+        self.sim.gateway.hold_until(task)
+
+    async def _send_opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
+        assert self.mes is not None
+        answer = await self.mes.post_json("/admin/opening-wip", {"equipment": equipment, "cells": cells, "tray": tray})
+        opening = self.folder.extra.setdefault("opening_wip", {"cells": 0, "refused": []})
+        if answer is not None and "added" in answer:
+            opening["cells"] += int(answer["added"])
+        else:
+            opening["refused"].append({"equipment": equipment, "answer": answer})
+
+    # -- section 3: the MES calls the equipment --------------------------------------------------------
+    async def _on_interlock(self, code: str, interlock: str, message: str) -> str | None:
+        eq = self._by_code.get(code)
+        if eq is None or self.sim is None:
+            return f"EquipmentCode {code} is not running in this twin"
+        received = time.time()
+        bridge = self.sim.gateway
+        assert isinstance(bridge, Bridge)
+        try:
+            await asyncio.wait_for(bridge.inject(lambda: eq.on_interlock(interlock, message)), 5.0)
+        except TimeoutError:
+            return f"{code} did not react within 5 s"
+        self.interlocks.append(Interlock(code, interlock, message, received, time.time(), self.sim.env.now))
+        return None
+
+    async def _on_batch(self, code: str, batch: str) -> str | None:
+        eq = self._by_code.get(code)
+        if eq is None or self.sim is None:
+            return f"EquipmentCode {code} is not running in this twin"
+        if eq.station.archetype != "filling":
+            return f"{code} is not a filling machine: it has no electrolyte buffer tank"
+        bridge = self.sim.gateway
+        assert isinstance(bridge, Bridge)
+        await asyncio.wait_for(bridge.inject(lambda: eq.on_batch_sfc(batch)), 5.0)
+        self.batches.append({"equipment": code, "batch": batch, "received": time.time()})
+        return None
+
+    # -- what the summary says -------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The figures of the live view: virtual time, cells out, requests, percentiles, errors."""
+        sim = self.sim
+        total = self.folder.book.total()
+        cells = sum(m.ledger.shipped["cell"] for m in sim.lines) if sim is not None else 0
+        link = self.link
+        p50, p99 = HdrArrays(total.latency).values_at((50, 99)) if total.count else (0.0, 0.0)
+        return {
+            "virtual_s": sim.env.now if sim is not None else 0.0,
+            "duration_s": self.config.duration_s,
+            "cells_out": cells,
+            "requests": total.count,
+            "failures": total.failures,
+            "p50_ms": float(p50) / 1000,
+            "p99_ms": float(p99) / 1000,
+            "late_starts": total.late_starts,
+            "interlocks": len(self.interlocks),
+            "online": link.online if link is not None else True,
+            "backlog": (link.outbox.appended - link.outbox.acked) if link is not None else 0,
+            "wall_s": time.time() - self.started,
+        }
+
+    def _finish_extra(self, *, kpis: bool = True) -> None:
+        extra = self.folder.extra
+        extra["run"] = self.status()
+        points = (50, 90, 99, 99.9)
+        delays = HdrArrays(self.start_delay).values_at(points)
+        extra["takt"] = {
+            "start_delay_ms": {p: float(v) / 1000 for p, v in zip(points, delays, strict=True)},
+            "start_delay_max_ms": self.start_delay.get_max_value() / 1000,
+            "late_starts": self.folder.book.total().late_starts,
+        }
+        if self.link is not None:
+            extra["link"] = self.link.stats.to_dict(self.link.outbox.appended - self.link.outbox.acked)
+            extra["link"]["connections_opened"] = self.link.client.connections_opened
+        extra["interlocks"] = [i.to_dict() for i in self.interlocks]
+        extra["batches"] = self.batches
+        if self.sim is not None and kpis:
+            extra["line_kpis"] = compute(self.sim).to_dict()
+        extra["cells_out"] = extra["run"]["cells_out"]
+
+    async def _mes_side(self) -> None:
+        """The embedded MES's own counts and interlock records, to check the twin's against."""
+        if self.mes is None:
+            return
+        stats = await self.mes.stats()
+        if stats is not None:
+            self.folder.extra["mes_counts"] = stats
+        records = await self.mes.get_json("/admin/interlocks?limit=10000")
+        if records is not None:
+            self.folder.extra["mes_interlocks"] = records.get("interlocks", [])
+            self._decision_to_stop(records.get("interlocks", []))
+
+    def _decision_to_stop(self, records: list[dict[str, Any]]) -> None:
+        """MES decision -> equipment stopped, by joining the MES's records with the twin's reactions."""
+        for item in self.interlocks:
+            for rec in records:
+                if rec.get("equipment") == item.equipment and str(rec.get("code")) == item.code:
+                    with contextlib.suppress(TypeError, ValueError):
+                        decided = datetime.fromisoformat(str(rec["at"]).replace("Z", "+00:00")).timestamp()
+                        item_ms = (item.stopped - decided) * 1000
+                        self.folder.extra.setdefault("interlock_decision_to_stop_ms", []).append(round(item_ms, 3))
+                    break
+
+    def _compare_offline(self) -> dict[str, Any]:
+        """What the MES latency cost: the offline model of the same seed and virtual length, cells out."""
+        assert self.sim is not None
+        c = self.config
+        reached = self.sim.env.now
+        if reached <= 0:
+            return self.folder.summary()
+        offline = simulate(
+            self.line,
+            RunConfig(duration_s=reached, seed=c.seed, scale=c.scale, cold=c.cold, warmup_s=c.warmup_s),
+            profile=self.profile,
+        )
+        ideal = offline.kpis.to_dict().get("good_cells", 0)
+        got = self.folder.extra.get("line_kpis", {}).get("good_cells", 0)
+        self.folder.extra["offline_compare"] = {
+            "virtual_s": reached,
+            "good_cells_offline": ideal,
+            "good_cells_networked": got,
+            "cost_cells": ideal - got,
+            "cost_pct": round(100.0 * (ideal - got) / ideal, 2) if ideal else None,
+            "note": "offline = the same line, seed and length with the line file's MES latency model",
+        }
+        self.folder.checkpoint()
+        return self.folder.summary()
+
+
+def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
+    """Load the line (and another profile if asked) and check the options before anything starts."""
+    override = load_profile(config.profile_ref) if config.profile_ref else None
+    line, profile = load_line(line_ref, profile=override)
+    if config.scale < 1:
+        raise ConfigError(f"--scale must be at least 1, got {config.scale}")
+    if config.duration_s <= 0:
+        raise ConfigError(f"--duration must be positive, got {config.duration_s:g} s")
+    if config.speed <= 0:
+        raise ConfigError(f"--speed must be positive, got {config.speed:g}")
+    return NetworkedRun(line, profile, config)
