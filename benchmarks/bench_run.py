@@ -150,7 +150,8 @@ def takt(url: str) -> None:
 
 def scale_cases(url: str) -> None:
     print("scale: realtime, late starts in the first and second half (must not grow), memory")
-    print(f"{'copies':>6} {'equipment':>9} {'req/s':>7} {'p99 ms':>7} {'late 1st':>8} {'late 2nd':>8} {'RSS MB':>7} {'KB/eq':>6}")
+    head = ("copies", "equipment", "req/s", "p99 ms", "late 1st", "late 2nd", "RSS MB", "KB/eq")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 9, 7, 7, 8, 8, 7, 6), strict=True)))
     for scale in SCALES:
         r = _spawn(url, 1.0, SCALE_WALL_S, scale)
         print(

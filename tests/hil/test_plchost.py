@@ -190,3 +190,63 @@ async def test_a_mes_that_is_away_gets_the_reports_in_order_when_it_is_back(modb
     assert sfcs == sorted(sfcs) and len(set(sfcs)) == len(sfcs)
     errors = [s for s in host.session.sent if s.error]
     assert errors and all(s.operation == "OperatorLogin" and "Connect" in s.error for s in errors)
+
+
+async def test_section3_answers_400_when_the_plc_cannot_take_the_interlock(modbus_map: IoMap) -> None:
+    host = make_host(modbus_map, free_port(), mes_url=f"http://127.0.0.1:{free_port()}")  # neither listens
+    await host.start()
+    try:
+        url = f"http://{host.address}"
+        body = {"InterlockCode": "500201", "InterlockMessage": "3 x-ray NG", "EquipmentCode": WINDER}
+        async with aiohttp.ClientSession() as client:
+            async with client.post(url + "/api/SendInterLock", json=body) as resp:
+                refused = (resp.status, await resp.json())
+            async with client.post(url + "/api/SendInterLock", data=b"not json") as resp:
+                garbled = (resp.status, await resp.json())
+            async with client.post(url + "/api/SendBatchSfc", json={"BatchSfc": "B1", "EquipmentCode": WINDER}) as resp:
+                batch = resp.status
+    finally:
+        await host.stop()
+    assert refused[0] == 400 and "not reachable" in refused[1]["Msg"]  # the MES learns the machine did not get it
+    assert garbled[0] == 400 and host.interlocks[0]["code"] == "500201" and not host.checks
+    assert batch == 200 and host.batches == ["B1"]
+
+
+async def test_long_stops_bring_verification_again_and_a_down_reason(modbus_map: IoMap) -> None:
+    image = IoImage(modbus_map)
+    plc = serve_plc(image, port=0)
+    port = await plc.start()
+    image.set_running(True)
+    host = make_host(modbus_map, port)
+    host.config.long_stop_s = host.config.down_reason_after_s = 0.4  # the spec's 3 min, scaled down
+    address = await host.listen()
+    try:
+        async with serve_mes(MesConfig(port=0, db=":memory:", addresses={WINDER: address})) as mes:
+            host.session.config.mes_url = mes.url
+            await host.start()
+            await wait_until(lambda: host.reported_state == "1")
+            image.set_running(False)  # starved: no alarm
+            await wait_until(lambda: host.reported_state == "3")
+            await asyncio.sleep(0.6)
+            image.set("down_reason", 4)  # the operator picks "in-process inspection" on the HMI
+            image.set_running(True)
+            await wait_until(lambda: host.reported_state == "1")
+            image.set("down_reason", 0)
+            image.set_alarm(17)
+            image.set_running(False)
+            await wait_until(lambda: host.reported_state == "2")
+            await asyncio.sleep(0.6)
+            image.set_alarm(0)
+            image.set_running(True)
+            await wait_until(lambda: host.reported_state == "1")
+            await host.stop()
+    finally:
+        await host.stop()
+        await plc.stop()
+    sent = list(host.session.sent)
+    states = [(s.request["stateCode"], s.request["downReason"]) for s in sent if s.operation == "State"]
+    assert states == [("1", ""), ("3", ""), ("1", "4"), ("2", ""), ("1", "3")]  # 3: repair, from the catalogue
+    assert all(s.ok for s in sent if s.operation in ("State", "Alarm", "Recipe"))
+    assert len([s for s in sent if s.operation == "Recipe"]) == 3  # at start and after each long stop
+    alarms = [(s.request["status"], s.request["alarmCode"]) for s in sent if s.operation == "Alarm"]
+    assert alarms == [("1", "17"), ("0", "17")]

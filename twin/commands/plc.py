@@ -1,4 +1,4 @@
-"""``twin plc``: station I/O maps, a virtual PLC served on its own, and watching a real PLC."""
+"""``twin plc``: station I/O maps, a virtual PLC served on its own, watching a real PLC, being its host PC."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from rich.table import Table
 
 from twin.commands.proxy import split_address
 from twin.errors import ConfigError, TwinError
+
+#: What stopped a PLC's machine -> the cause whose DownReason the line's catalogue gives (2.3).
+REASON_CAUSES = {"fault": "repair", "interlock": "system", "standby": "starved"}
 
 
 class InterlockNotObeyed(TwinError):
@@ -272,10 +275,13 @@ async def _host(
     binding = parse_binding(raw, where="--connect/--map")
     period = heartbeat_s or float(line.periods.get("heartbeat_s", 10.0))
     long_stop = float(line.periods.get("long_stop_s", 180.0))
+    causes = line.catalogue.down_reasons if line.catalogue is not None else {}
+    reasons = {mine: causes[theirs] for mine, theirs in REASON_CAUSES.items() if theirs in causes}
     mes_url = "" if mes_ref == "embedded" else mes_ref
     host_ = host_for(
         binding, equipment, profile, mes_url=mes_url, product=line.product, operator=dict(line.operator),
-        heartbeat_s=period, long_stop_s=long_stop,
+        heartbeat_s=period, long_stop_s=long_stop, down_reasons=reasons,
+        down_reason_after_s=float(line.periods.get("down_reason_after_s", 180.0)),
     )  # fmt: skip
     host_.session.on_exchange = lambda sent: click.echo(f"{_now()} MES {sent.describe()}")
     host_.watcher.add_listener(lambda event: click.echo(f"{_now()} PLC {event.describe()}"))

@@ -182,6 +182,8 @@ def host_for(
     operator: dict[str, str] | None = None,
     heartbeat_s: float = 10.0,
     long_stop_s: float = 180.0,
+    down_reason_after_s: float = 180.0,
+    down_reasons: dict[str, str] | None = None,
     backoff: Backoff | None = None,
 ) -> PlcHost:
     """The twin as the host PC of a ``connect`` equipment: the PLC's cycles as its MES traffic (not started).
@@ -215,10 +217,12 @@ def host_for(
         report=tuple(profile.operation(ref).operation_id for ref in binding.report),
         heartbeat_s=heartbeat_s,
         long_stop_s=long_stop_s,
-        down_reason_after_s=long_stop_s,
+        down_reason_after_s=down_reason_after_s,
         listen_host=listen_host,
         listen_port=listen_port,
     )
+    if down_reasons:
+        config.down_reasons.update(down_reasons)
     return PlcHost(watcher, session, config)
 
 

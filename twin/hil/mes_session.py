@@ -180,13 +180,15 @@ class MesSession:
             self.token = str(token)
         return sent
 
-    async def recipe(self, product: str) -> tuple[str, str, list[dict[str, Any]]]:
-        """2.7 then 2.8: (recipe code, version, the MES's parameter list) of the product's first set."""
+    async def recipe(self, product: str) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """2.7 then 2.8: (recipe code, version, the MES's parameter list) of the product's first set; None when
+        the MES has no set for this equipment's process (nothing to verify)."""
         listing = await self.deliver("GetRecipeList", {"ProductCode": product})
+        if not listing.ok:
+            raise MesRefused("2.7 GetRecipeList", listing.code, listing.msg)
         rows = listing.data if isinstance(listing.data, list) else [listing.data] if listing.data else []
-        if not listing.ok or not rows:
-            why = listing.msg or f"no startup-parameter set for {product}"
-            raise MesRefused("2.7 GetRecipeList", listing.code, why)
+        if not any(rows):
+            return None
         row = _lower(rows[0])
         recipe = str(row.get("recipecode") or "")
         detail = await self.deliver("GetRecipeDetail", {"RecipeCode": recipe})

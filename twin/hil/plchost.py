@@ -23,7 +23,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -46,7 +46,9 @@ class HostConfig:
     heartbeat_s: float = 10.0
     long_stop_s: float = 180.0  # 2.9 again when the machine starts after a stop this long
     down_reason_after_s: float = 180.0  # 2.3: the run report after a longer stop carries a reason
-    down_reason: str = "12"  # the reason sent then: the PLC's image carries none (12 = other, 2.3)
+    # The reason sent then when the PLC's image has no down_reason picked on the HMI, by what stopped the machine
+    # (the line catalogue's down_reasons: repair 3, system 6, starved 1).
+    down_reasons: dict[str, str] = field(default_factory=lambda: {"fault": "3", "interlock": "6", "standby": "1"})
     ng_code: str = ""  # NgList entry of an NG part when the PLC gives no reason
     listen_host: str = "127.0.0.1"
     listen_port: int = 0  # the section-3 listener (6868 in the plant; 0 = any free port)
@@ -73,6 +75,8 @@ class PlcHost:
         self.on_check: Callable[[InterlockCheck], None] | None = None
         self._queue: asyncio.Queue[PlcEvent] = asyncio.Queue()
         self._stopped_at: float | None = time.time()
+        self._stop_cause = "standby"
+        self._interlocked = False  # an interlock came since the machine last started
         self._tasks: list[asyncio.Task[None]] = []
         self._checking: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -167,14 +171,22 @@ class PlcHost:
     async def _run_changed(self, event: RunChanged) -> None:
         if not event.running:
             self._stopped_at = event.at
+            self._stop_cause = "interlock" if self._interlocked else "fault" if self.open_alarm else "standby"
             await self._state("2" if self.open_alarm else "3")
             return
         stopped_s = event.at - self._stopped_at if self._stopped_at is not None else 0.0
         if not self.verified or stopped_s >= self.config.long_stop_s:
             await self._verify()
         self._stopped_at = None
-        reason = self.config.down_reason if stopped_s > self.config.down_reason_after_s else ""
-        await self._state("1", reason)
+        self._interlocked = False
+        await self._state("1", self._down_reason() if stopped_s > self.config.down_reason_after_s else "")
+
+    def _down_reason(self) -> str:
+        """The operator's pick on the HMI when the map has one, else what stopped the machine."""
+        picked = self.map.role("down_reason")
+        if picked is not None and self.watcher.values.get(picked.name):
+            return str(int(self.watcher.values[picked.name]))
+        return self.config.down_reasons.get(self._stop_cause, "")
 
     async def _state(self, code: str, reason: str = "") -> None:
         if code == self.reported_state:
@@ -187,7 +199,7 @@ class PlcHost:
         if event.code and not self.open_alarm:
             self.open_alarm = event.code
             body = {"Status": "1", "AlarmCode": str(event.code), "AlarmMsg": f"PLC alarm {event.code}"}
-            await self.session.deliver("Alarm", {**body, "AlarmLevel": "H"})
+            await self.session.deliver("Alarm", {**body, "AlarmLevel": "H"})  # a PLC alarm code carries no level
             if self.reported_state in ("3", None) and not self.watcher.values.get(self.map.require("run").name):
                 await self._state("2")
         elif not event.code and self.open_alarm:
@@ -219,7 +231,11 @@ class PlcHost:
 
     async def _verify(self) -> None:
         """2.7 and 2.8, limits down to the PLC, then 2.9 with what the PLC holds (the gate before producing)."""
-        recipe, version, params = await self.session.recipe(self.config.product)
+        found = await self.session.recipe(self.config.product)
+        if found is None:  # no startup-parameter set for this process: nothing gates production
+            self.verified = True
+            return
+        recipe, version, params = found
         by_code = {p.code: p for p in self.map.parameters}
         unknown = [str(p.get("paramcode")) for p in params if str(p.get("paramcode")) not in by_code]
         if unknown:
@@ -246,11 +262,14 @@ class PlcHost:
 
     # -- MES -> host (section 3) -------------------------------------------------------------------------
     async def _interlock(self, request: web.Request) -> web.Response:
-        body = {str(k).lower(): v for k, v in (await request.json()).items()}
+        body = await _body(request)
+        if body is None:
+            return web.json_response({"Msg": "the body is not a JSON object"}, status=400)
         code = str(body.get("interlockcode") or "")
         self.interlocks.append({"at": time.time(), "code": code, "message": str(body.get("interlockmessage") or "")})
         if not self.watcher.connected:
             return web.json_response({"Msg": f"PLC {self.watcher.link.endpoint} not reachable"}, status=400)
+        self._interlocked = True
         task = asyncio.create_task(self._check(int(code) if code.isdigit() else 0))
         self._checking.add(task)
         task.add_done_callback(self._checking.discard)
@@ -263,7 +282,9 @@ class PlcHost:
             self.on_check(check)
 
     async def _batch(self, request: web.Request) -> web.Response:
-        body = {str(k).lower(): v for k, v in (await request.json()).items()}
+        body = await _body(request)
+        if body is None:
+            return web.json_response({"Msg": "the body is not a JSON object"}, status=400)
         self.batches.append(str(body.get("batchsfc") or ""))
         return web.json_response({"Msg": "received"})
 
@@ -288,3 +309,12 @@ class PlcHost:
             "interlocks_passed": sum(c.passed for c in self.checks),
             "interlocks_failed": sum(not c.passed for c in self.checks),
         }
+
+
+async def _body(request: web.Request) -> dict[str, Any] | None:
+    """A section-3 body with its names in lower case (the MES may send either casing), or None."""
+    try:
+        payload = await request.json()
+    except ValueError:
+        return None
+    return {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else None

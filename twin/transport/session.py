@@ -244,7 +244,8 @@ class NetworkedRun:
         config = UplinkConfig(
             register_url=url, upload_every_s=self.config.energy_every_s, upload_offset_s=60.0, duty_retry_s=60.0
         )
-        uplink = EnergyUplink(build_site(self.line, spec), UplinkStore(self.path / "energy-queue.sqlite"), config, spec=spec)
+        store = UplinkStore(self.path / "energy-queue.sqlite")
+        uplink = EnergyUplink(build_site(self.line, spec), store, config, spec=spec)
         self.folder.extra["energy_target"] = url
         return EnergyFeed(uplink.site, uplink, self.sim.equipment, self.sim.clock.epoch)
 
