@@ -149,6 +149,7 @@ class Station:
     prefill: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
     power_kw: tuple[float, ...] | None = None  # per equipment: run, idle, down (twin run --energy)
+    plc: dict[str, Any] | None = None  # one equipment bound to a PLC (twin.hil.stations; checked when a run opens it)
 
     def equipment_codes(self) -> list[str]:
         return [f"{self.code}-{i:02d}" for i in range(1, self.count + 1)]

@@ -36,15 +36,18 @@ from twin.energy.spec import load_energy_spec
 from twin.energy.store import UplinkStore
 from twin.energy.uplink import EnergyUplink, UplinkConfig
 from twin.errors import ConfigError
+from twin.hil.stations import RunStations
 from twin.metrics.exchange import Exchange
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
 from twin.metrics.runfolder import RunFolder, new_run_dir
 from twin.profile import Profile, load_profile
 from twin.sim.builder import Simulation
+from twin.sim.calls import Answer, Call, Transport
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
 from twin.sim.linefile import Line, load_line
+from twin.sim.mesmodel import ModelTransport
 from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
 from twin.sim.shapes import LoadShape, parse_shape, start_storm
 from twin.transport.embedded import EmbeddedMes
@@ -122,6 +125,7 @@ class NetworkedRun:
         self._by_code: dict[str, Any] = {}
         self.model_wall = (0.0, 0.0)  # epoch seconds the model ran through the bridge
         self.energy: EnergyFeed | None = None
+        self.plcs = RunStations(line, profile)
 
     def settings(self) -> dict[str, Any]:
         c = self.config
@@ -159,12 +163,16 @@ class NetworkedRun:
             async with contextlib.AsyncExitStack() as stack:
                 servers = EquipmentServer(self.profile, on_interlock=self._on_interlock, on_batch=self._on_batch)
                 stack.push_async_callback(servers.close)
-                codes = self.line.equipment_codes(c.scale)
-                bound = await servers.start(
-                    loopback_endpoints(codes, prefix=c.equipment_prefix, port=c.equipment_port)
+                stack.push_async_callback(self.plcs.close)
+                endpoints = loopback_endpoints(
+                    self.line.equipment_codes(c.scale), prefix=c.equipment_prefix, port=c.equipment_port
                 )
+                hosted = self.plcs.hosted_codes()
+                bound = await servers.start([e for e in endpoints if e.equipment not in hosted])
+                addresses = {k: v.removeprefix("http://") for k, v in bound.items()}
+                addresses |= await self.plcs.open({e.equipment: f"{e.host}:{e.port}" for e in endpoints})
                 registry = self.path / "registry.yaml"
-                registry.write_text(yaml.safe_dump({k: v.removeprefix("http://") for k, v in bound.items()}))
+                registry.write_text(yaml.safe_dump(addresses))
                 url = c.mes_url
                 if url is None:
                     self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
@@ -177,10 +185,12 @@ class NetworkedRun:
                 self.link = HostLink(
                     client, self.profile, outbox, credentials=self.line.operator, retry_s=c.retry_s
                 )
+                transport = _InProcessFor(self.link, self.plcs.local_codes)
                 if c.authorization:
                     self.link.static_token = c.authorization
                 stack.push_async_callback(self.link.close)
-                self.sim = self._build()
+                self.sim = self._build(transport)
+                transport.model = ModelTransport(self.sim.mes)
                 self.sim.on_opening = self._opening
                 if c.energy:
                     self.energy = await self._energy(stack)
@@ -189,6 +199,7 @@ class NetworkedRun:
                 gc.collect()
                 gc.freeze()
                 self._by_code = {eq.code: eq for eq in self.sim.equipment}
+                await self.plcs.start(url, self._by_code)
                 if self._stop_requested:
                     self.sim.gateway.stop()
                 await self._drive(progress)
@@ -212,7 +223,7 @@ class NetworkedRun:
             args += ["--profile", self.config.profile_ref]
         return args + list(self.config.mes_args)
 
-    def _build(self) -> Simulation:
+    def _build(self, transport: Transport) -> Simulation:
         c = self.config
         warmup, _ = effective_warmup(self.line, RunConfig(duration_s=c.duration_s, warmup_s=c.warmup_s))
         sim = Simulation(
@@ -221,7 +232,7 @@ class NetworkedRun:
             seed=c.seed,
             scale=c.scale,
             speed=c.speed,
-            transport=self.link,
+            transport=transport,
             cold=c.cold,
             warmup_s=warmup,
             mes_pushes=False,
@@ -350,6 +361,8 @@ class NetworkedRun:
             extra["link"] = self.link.stats.to_dict(self.link.outbox.appended - self.link.outbox.acked)
             extra["link"]["connections_opened"] = self.link.client.connections_opened
         extra["interlocks"] = [i.to_dict() for i in self.interlocks]
+        if self.plcs.stations:
+            extra["plc_stations"] = self.plcs.summary()
         extra["batches"] = self.batches
         if self.sim is not None and kpis:
             extra["line_kpis"] = compute(self.sim).to_dict()
@@ -402,6 +415,21 @@ class NetworkedRun:
         }
         self.folder.checkpoint()
         return self.folder.summary()
+
+
+class _InProcessFor:
+    """The calls of PLC-bound equipment are answered by the in-process MES model: their real host PC (or the
+    twin as that PC, from the PLC) talks to the MES for them; everything else goes through the host link."""
+
+    def __init__(self, link: HostLink, codes: set[str]) -> None:
+        self.link = link
+        self.codes = codes
+        self.model: ModelTransport | None = None
+
+    async def exchange(self, call: Call) -> Answer:
+        if call.equipment_code in self.codes and self.model is not None:
+            return await self.model.exchange(call)
+        return await self.link.exchange(call)
 
 
 def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
