@@ -41,3 +41,22 @@ def test_ctrl_c_leaves_a_complete_run_folder(tmp_path: Path) -> None:
     assert book.total().count == len(rows) and "p99" in summary["total"]["latency_ms"]
     assert "line_kpis" in summary and "mes_counts" in summary and "Traceback" not in err
     assert "interrupted" in out and str(folder) in out
+
+
+def test_a_run_with_an_slo_writes_its_report_and_exits_1_when_it_is_not_met(tmp_path: Path) -> None:
+    slo = tmp_path / "strict.yaml"
+    slo.write_text("title: impossible\nobjectives:\n  - {name: faster than light, group: all, p99_ms: 0.001}\n")
+    reports = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "twin", "run", "mini", "--speed", "60", "--duration", "90s", "--slo", str(slo)]
+    done = subprocess.run(
+        [*cmd, "--reports", str(reports), "--equipment-port", "0", "--no-compare"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "faster than light" in done.stdout + done.stderr
+    folder = next(reports.glob("mini/*"))
+    assert (folder / "report.html").exists() and (folder / "verdict.json").exists()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["hourly"][0]["hour"] == 0 and summary["report"]
+    bad = subprocess.run([*cmd[:-1], str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(list(reports.glob("mini/*"))) == 1  # refused before a run started

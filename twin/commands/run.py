@@ -15,8 +15,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from twin.commands.report import load_slo_early, report_run, slo_option
 from twin.commands.run_live import print_live_summary, run_live
 from twin.errors import ConfigError
+from twin.report import write_report
+from twin.report.slo import SloNotMet
 from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
 from twin.transport.session import NetConfig, prepare
 
@@ -56,6 +59,7 @@ from twin.transport.session import NetConfig, prepare
 @click.option("--latency-ms", type=float, default=None, help="Offline: constant MES latency instead of the model's.")
 @click.option("--refusal-rate", type=float, default=None, help="Offline: share of MES calls the model refuses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@slo_option
 def run(
     line_ref: str,
     offline: bool,
@@ -81,6 +85,7 @@ def run(
     latency_ms: float | None,
     refusal_rate: float | None,
     as_json: bool,
+    slo: str | None,
 ) -> None:
     """Run LINE (a name from lines/ or a path) against an MES and write a run folder.
 
@@ -97,6 +102,8 @@ def run(
     twin run line-A02 --offline --duration 24h     a simulated day in about a minute: KPIs and MES load
     """
     if offline:
+        if slo:
+            raise ConfigError("--slo judges a run folder; --offline writes none (the KPIs are printed)")
         if mes_url or realtime or speed is not None or load or energy:
             raise ConfigError("--offline runs no network: leave out --mes, --realtime, --speed, --load and --energy")
         _offline(line_ref, duration or "1h", seed, scale, warmup, cold, latency_ms, refusal_rate, profile_ref, as_json)
@@ -127,13 +134,24 @@ def run(
         cold=cold,
         warmup_s=parse_duration(warmup) if warmup is not None else None,
     )
+    slo_path = load_slo_early(slo)  # a malformed SLO file is bad input now, not after the run
     session = prepare(line_ref, config)
     summary = run_live(session, quiet=as_json)
+    interrupted = summary.get("state") == "interrupted"
     if as_json:
+        verdict = write_report(session.path, slo=slo_path)
+        summary = json.loads((session.path / "summary.json").read_text(encoding="utf-8"))
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+        if not verdict.met and not interrupted:
+            raise SloNotMet(verdict.headline())
     else:
         print_live_summary(session, summary)
-    if summary.get("state") == "interrupted":
+        try:
+            report_run(session.path, slo_path)  # every run folder gets its report and verdict
+        except SloNotMet:
+            if not interrupted:
+                raise
+    if interrupted:
         raise click.exceptions.Exit(130)  # stopped by Ctrl-C: the folder is complete, the run is not
 
 

@@ -146,4 +146,4 @@ def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
             f"output vs the offline model of the same seed: {cost['good_cells_networked']:,} good cells against "
             f"{cost['good_cells_offline']:,} ({cost['cost_cells']:+,} cells lost to the MES)"
         )
-    console.print(f"run folder: {session.path}  (twin report {session.path})")
+    console.print(f"run folder: {session.path}")

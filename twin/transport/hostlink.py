@@ -18,8 +18,9 @@ their history when it returns (1.5.9). The twin's hosts do it this way, and the 
   it is resent, at least once; the spec has no idempotency key that would let a host know.)
 * An HTTP 401 (token refused) makes the host log in again (2.1) and resend once with the new token.
 
-Re-uploaded items are sent with the time of their re-upload as intended time, so that live latency
-percentiles stay about live traffic; their age (made -> acknowledged) is reported per outage.
+Re-uploaded items keep the time they were made as their intended time (DESIGN decision 2: what the line
+felt), so their latency includes the offline wait and the log shows the backlog and its drain; they count as
+late starts. Their age (made -> acknowledged) is also reported per outage.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ class HostLink:
             await asyncio.wait_for(self._back.wait(), self.retry_s)
 
     def _queue(self, call: Call, body: dict[str, Any]) -> Answer:
-        self.outbox.append(call.equipment_code, call.op.operation_id, body, virtual_s=call.virtual_s, wall=time.time())
+        made = _intended_epoch(call) or time.time()
+        self.outbox.append(call.equipment_code, call.op.operation_id, body, virtual_s=call.virtual_s, wall=made)
         outage = self.outage
         if outage is not None:
             outage.queued += 1
@@ -243,7 +245,7 @@ class HostLink:
                     outage.drained = time.time()
                 return
             op = self.profile.operation(item.operation)
-            reply = await self._send(op, item.body, item.equipment, None, item.virtual_s, None)
+            reply = await self._send(op, item.body, item.equipment, None, item.virtual_s, item.queued_wall)
             if reply.status == NO_ANSWER:
                 self._unreachable(reply.error)
                 return

@@ -91,9 +91,11 @@ class Interlock:
     received: float  # epoch seconds the twin's equipment got the call
     stopped: float  # epoch seconds the equipment was stopped (H alarm raised, state 2 reported)
     virtual_s: float
+    decided: float | None = None  # epoch seconds the MES decided it (its record), when it says
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "decision_to_stop_ms": round((self.stopped - self.decided) * 1000, 3) if self.decided else None,
             "equipment": self.equipment,
             "code": self.code,
             "message": self.message,
@@ -126,6 +128,8 @@ class NetworkedRun:
         self.model_wall = (0.0, 0.0)  # epoch seconds the model ran through the bridge
         self.energy: EnergyFeed | None = None
         self.plcs = RunStations(line, profile)
+        self.hourly: list[dict[str, int]] = []
+        self._cells_counted = 0
 
     def settings(self) -> dict[str, Any]:
         c = self.config
@@ -264,6 +268,7 @@ class NetworkedRun:
         assert self.sim is not None
 
         def tick(now: float) -> None:
+            self._count_hours(now)
             if self.energy is not None:
                 self.energy.step(now)
             if self.folder.due():
@@ -296,6 +301,16 @@ class NetworkedRun:
             opening["cells"] += int(answer["added"])
         else:
             opening["refused"].append({"equipment": equipment, "answer": answer})
+
+    def _count_hours(self, now: float) -> None:
+        """Good cells out per virtual hour (the report plots them against the MES latency of that hour)."""
+        assert self.sim is not None
+        cells = sum(m.ledger.shipped["cell"] for m in self.sim.lines)
+        hour = int(now // 3600)
+        while len(self.hourly) <= hour:
+            self.hourly.append({"hour": len(self.hourly), "cells_out": 0})
+        self.hourly[hour]["cells_out"] += cells - self._cells_counted
+        self._cells_counted = cells
 
     # -- section 3: the MES calls the equipment --------------------------------------------------------
     async def _on_interlock(self, code: str, interlock: str, message: str) -> str | None:
@@ -364,6 +379,9 @@ class NetworkedRun:
         if self.plcs.stations:
             extra["plc_stations"] = self.plcs.summary()
         extra["batches"] = self.batches
+        if self.sim is not None:
+            self._count_hours(self.sim.env.now)
+            extra["hourly"] = self.hourly
         if self.sim is not None and kpis:
             extra["line_kpis"] = compute(self.sim).to_dict()
         extra["cells_out"] = extra["run"]["cells_out"]
@@ -379,6 +397,7 @@ class NetworkedRun:
         if records is not None:
             self.folder.extra["mes_interlocks"] = records.get("interlocks", [])
             self._decision_to_stop(records.get("interlocks", []))
+            self.folder.extra["interlocks"] = [i.to_dict() for i in self.interlocks]
 
     def _decision_to_stop(self, records: list[dict[str, Any]]) -> None:
         """MES decision -> equipment stopped, by joining the MES's records with the twin's reactions."""
@@ -386,9 +405,7 @@ class NetworkedRun:
             for rec in records:
                 if rec.get("equipment") == item.equipment and str(rec.get("code")) == item.code:
                     with contextlib.suppress(TypeError, ValueError):
-                        decided = datetime.fromisoformat(str(rec["at"]).replace("Z", "+00:00")).timestamp()
-                        item_ms = (item.stopped - decided) * 1000
-                        self.folder.extra.setdefault("interlock_decision_to_stop_ms", []).append(round(item_ms, 3))
+                        item.decided = datetime.fromisoformat(str(rec["at"]).replace("Z", "+00:00")).timestamp()
                     break
 
     def _compare_offline(self) -> dict[str, Any]:
