@@ -161,63 +161,74 @@ class NetworkedRun:
         self.start_delay.record_value(max(0, round((ex.sent_wall - ex.intended_wall) * 1_000_000)))
 
     async def run(self, progress: Callable[[NetworkedRun], None] | None = None) -> dict[str, Any]:
-        c = self.config
         state = "failed"
         try:
             async with contextlib.AsyncExitStack() as stack:
-                servers = EquipmentServer(self.profile, on_interlock=self._on_interlock, on_batch=self._on_batch)
-                stack.push_async_callback(servers.close)
-                stack.push_async_callback(self.plcs.close)
-                endpoints = loopback_endpoints(
-                    self.line.equipment_codes(c.scale), prefix=c.equipment_prefix, port=c.equipment_port
-                )
-                hosted = self.plcs.hosted_codes()
-                bound = await servers.start([e for e in endpoints if e.equipment not in hosted])
-                addresses = {k: v.removeprefix("http://") for k, v in bound.items()}
-                addresses |= await self.plcs.open({e.equipment: f"{e.host}:{e.port}" for e in endpoints})
-                registry = self.path / "registry.yaml"
-                registry.write_text(yaml.safe_dump(addresses))
-                url = c.mes_url
-                if url is None:
-                    self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
-                    url = self.mes.url
-                self.folder.extra["target_url"] = url
-                client = MesClient(url, record=self.record, timeout_s=c.timeout_s, connections=c.connections)
-                stack.push_async_callback(client.close)
-                outbox = Outbox(self.path / "outbox.sqlite")
-                stack.callback(outbox.close)
-                self.link = HostLink(
-                    client, self.profile, outbox, credentials=self.line.operator, retry_s=c.retry_s
-                )
-                transport = _InProcessFor(self.link, self.plcs.local_codes)
-                if c.authorization:
-                    self.link.static_token = c.authorization
-                stack.push_async_callback(self.link.close)
-                self.sim = self._build(transport)
-                transport.model = ModelTransport(self.sim.mes)
-                self.sim.on_opening = self._opening
-                if c.energy:
-                    self.energy = await self._energy(stack)
-                # The model's objects live for the whole run: keep them out of the cyclic GC's full
-                # collections, which otherwise stall the loop for 100-300 ms and make hundreds of late starts.
-                gc.collect()
-                gc.freeze()
-                self._by_code = {eq.code: eq for eq in self.sim.equipment}
-                await self.plcs.start(url, self._by_code)
-                if self._stop_requested:
-                    self.sim.gateway.stop()
+                registry = await self._equipment_side(stack)
+                url = await self._target(stack, registry)
+                await self._model(stack, await self._host_link(stack, url), url)
                 await self._drive(progress)
                 state = "interrupted" if self._stop_requested else "finished"
                 await self._mes_side()
-                if self.energy is not None:
+                if self.energy is not None and self.sim is not None:
                     wall = self.model_wall[1] - self.model_wall[0]
                     self.folder.extra["energy"] = await self.energy.finish(self.sim.env.now, wall)
         finally:
             self._finish_extra()
             summary = self.folder.finish(state)
-        if state != "failed" and c.compare_offline and self.sim is not None:
+        if state != "failed" and self.config.compare_offline and self.sim is not None:
             summary = self._compare_offline()
         return summary
+
+    async def _equipment_side(self, stack: contextlib.AsyncExitStack) -> Path:
+        """Section 3: every host listens (or its PLC binding does); the registry file says where."""
+        c = self.config
+        servers = EquipmentServer(self.profile, on_interlock=self._on_interlock, on_batch=self._on_batch)
+        stack.push_async_callback(servers.close)
+        stack.push_async_callback(self.plcs.close)
+        codes = self.line.equipment_codes(c.scale)
+        endpoints = loopback_endpoints(codes, prefix=c.equipment_prefix, port=c.equipment_port)
+        hosted = self.plcs.hosted_codes()
+        bound = await servers.start([e for e in endpoints if e.equipment not in hosted])
+        addresses = {k: v.removeprefix("http://") for k, v in bound.items()}
+        addresses |= await self.plcs.open({e.equipment: f"{e.host}:{e.port}" for e in endpoints})
+        registry = self.path / "registry.yaml"
+        registry.write_text(yaml.safe_dump(addresses))
+        return registry
+
+    async def _target(self, stack: contextlib.AsyncExitStack, registry: Path) -> str:
+        url = self.config.mes_url
+        if url is None:
+            self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
+            url = self.mes.url
+        self.folder.extra["target_url"] = url
+        return url
+
+    async def _host_link(self, stack: contextlib.AsyncExitStack, url: str) -> _InProcessFor:
+        c = self.config
+        client = MesClient(url, record=self.record, timeout_s=c.timeout_s, connections=c.connections)
+        stack.push_async_callback(client.close)
+        outbox = Outbox(self.path / "outbox.sqlite")
+        stack.callback(outbox.close)
+        self.link = HostLink(client, self.profile, outbox, credentials=self.line.operator, retry_s=c.retry_s)
+        self.link.static_token = c.authorization
+        stack.push_async_callback(self.link.close)
+        return _InProcessFor(self.link, self.plcs.local_codes)
+
+    async def _model(self, stack: contextlib.AsyncExitStack, transport: _InProcessFor, url: str) -> None:
+        self.sim = self._build(transport)
+        transport.model = ModelTransport(self.sim.mes)
+        self.sim.on_opening = self._opening
+        if self.config.energy:
+            self.energy = await self._energy(stack)
+        # The model's objects live for the whole run: keep them out of the cyclic GC's full
+        # collections, which otherwise stall the loop for 100-300 ms and make hundreds of late starts.
+        gc.collect()
+        gc.freeze()
+        self._by_code = {eq.code: eq for eq in self.sim.equipment}
+        await self.plcs.start(url, self._by_code)
+        if self._stop_requested:
+            self.sim.gateway.stop()
 
     def _mes_args(self, registry: Path) -> list[str]:
         line_ref = str(self.line.source) if self.line.source else self.line.name
