@@ -13,7 +13,7 @@ and drives line-A02 through the real bridge, host link, pool and exchange record
 * scale:   realtime with more and more copies: late starts in the first and second half of the run (they
            must not grow), peak memory and memory per equipment.
 
-    python -m benchmarks bench_run                          # everything (about 8 minutes)
+    python -m benchmarks bench_run                          # everything (about 12 minutes)
     python -m benchmarks.bench_run --case engine            # one part
 """
 
@@ -33,12 +33,13 @@ from typing import Any
 
 import orjson
 
-ENGINE_SPEEDS = (50, 100, 200, 400)
+ENGINE_SPEEDS = (100, 200, 400, 800)
 ENGINE_WALL_S = 20.0
 TAKT_RATE = 1000.0
-TAKT_WALL_S = 30.0
+TAKT_WALL_S = 90.0
 SCALES = (4, 8, 16, 32)
-SCALE_WALL_S = 30.0
+SCALE_WALL_S = 60.0
+STARTUP_SHARE = 0.25  # the first quarter of a run is the start-up storm (every host logs in, verifies, loads)
 PER_COPY_RATE = 28.0  # line-A02 asks about 100,000 calls per virtual hour (twin run line-A02 --offline)
 
 
@@ -78,7 +79,7 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
         assert run.sim is not None
         delays = run.start_delay
         p50, p99, p999 = (float(v) / 1000 for v in HdrArrays(delays).values_at((50, 99, 99.9)))
-        late = [ex for ex in _late_by_half(run.path / "exchanges.csv.gz", run.model_wall)]
+        steady = _steady(run.path / "exchanges.csv.gz", duration_s * STARTUP_SHARE, duration_s)
         total = summary["total"]
         answered = total["count"] - sum(v for k, v in total["by_code"].items() if not k.isdigit())
         return {
@@ -92,25 +93,36 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
             "rate": answered / max(1e-9, run.model_wall[1] - run.model_wall[0]),
             "send_delay_ms": {"p50": p50, "p99": p99, "p99.9": p999},
             "late_starts": total["late_starts"],
-            "late_first_half": late[0],
-            "late_second_half": late[1],
+            "steady": steady,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
 
 
-def _late_by_half(log: Path, window: tuple[float, float]) -> tuple[int, int]:
+def _steady(log: Path, skip_s: float, duration_s: float) -> dict[str, Any]:
+    """Send delays after the start-up storm: percentiles, late starts, and late starts per half of that window."""
+    import numpy as np
+
     from twin.metrics.log import read_exchange_log
 
-    start, end = window
-    middle = (start + end) / 2
-    first = second = 0
+    virtual, delay = [], []
     for ex in read_exchange_log(log):
-        if ex.sent_wall - ex.intended_wall > 0.005:
-            if ex.intended_wall < middle:
-                first += 1
-            else:
-                second += 1
-    return first, second
+        if ex.intended_virtual_s >= skip_s:
+            virtual.append(ex.intended_virtual_s)
+            delay.append(ex.sent_wall - ex.intended_wall)
+    if not delay:
+        return {"requests": 0}
+    v, d = np.array(virtual), np.array(delay) * 1000
+    middle = (skip_s + duration_s) / 2
+    late = d > 5.0
+    return {
+        "requests": len(d),
+        "p50_ms": float(np.percentile(d, 50)),
+        "p99_ms": float(np.percentile(d, 99)),
+        "p999_ms": float(np.percentile(d, 99.9)),
+        "late": int(late.sum()),
+        "late_first_half": int((late & (v < middle)).sum()),
+        "late_second_half": int((late & (v >= middle)).sum()),
+    }
 
 
 def _spawn(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]:
@@ -122,17 +134,22 @@ def _spawn(url: str, speed: float, duration_s: float, scale: int) -> dict[str, A
 
 
 def engine(url: str) -> float:
-    print("engine: line-A02 with the whole model at rising speed (sustained: pace kept within 5 %, p99 delay < 20 ms)")
-    print(f"{'speed':>6} {'req/s':>8} {'wall/planned':>13} {'p50 ms':>7} {'p99 ms':>7} {'late':>7}  sustained")
+    print(
+        "engine: line-A02 with the whole model at rising speed; sustained = the model keeps its pace (wall time"
+        " within 5 % of duration / speed) and, after the start-up storm, p99 send delay stays under 20 ms"
+    )
+    head = ("speed", "req/s", "wall/planned", "all p99 ms", "steady p50", "steady p99", "late", "sustained")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 8, 13, 11, 11, 11, 7, 10), strict=True)))
     best = 0.0
     for speed in ENGINE_SPEEDS:
         r = _spawn(url, speed, speed * ENGINE_WALL_S, 1)
-        overrun = r["model_wall_s"] / r["planned_wall_s"]
-        ok = overrun <= 1.05 and r["send_delay_ms"]["p99"] < 20
+        overrun, st = r["model_wall_s"] / r["planned_wall_s"], r["steady"]
+        ok = overrun <= 1.05 and st.get("p99_ms", 1e9) < 20
         best = max(best, r["rate"]) if ok else best
         print(
-            f"{speed:>6} {r['rate']:>8,.0f} {overrun:>13.2f} {r['send_delay_ms']['p50']:>7.2f} "
-            f"{r['send_delay_ms']['p99']:>7.2f} {r['late_starts']:>7,}  {'yes' if ok else 'no'}"
+            f"{speed:>6} {r['rate']:>8,.0f} {overrun:>13.2f} {r['send_delay_ms']['p99']:>11.2f} "
+            f"{st.get('p50_ms', 0):>11.2f} {st.get('p99_ms', 0):>11.2f} {r['late_starts']:>7,} "
+            f"{'yes' if ok else 'no':>10}"
         )
     return best
 
@@ -140,23 +157,26 @@ def engine(url: str) -> float:
 def takt(url: str) -> None:
     scale = max(1, math.ceil(TAKT_RATE / PER_COPY_RATE))
     r = _spawn(url, 1.0, TAKT_WALL_S, scale)
-    d = r["send_delay_ms"]
+    d, st = r["send_delay_ms"], r["steady"]
     print(
-        f"takt fidelity: realtime, {scale} copies ({r['equipment']:,} equipment), {r['rate']:,.0f} req/s: send delay "
-        f"p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f} ms, p99.9 {d['p99.9']:.2f} ms (target p99 < 5 ms), "
-        f"late starts {r['late_starts']:,} of {r['requests']:,}"
+        f"takt fidelity: realtime, {scale} copies ({r['equipment']:,} equipment), {r['rate']:,.0f} req/s over the run."
+        f"\n  after the start-up storm (from {TAKT_WALL_S * STARTUP_SHARE:.0f} s, {st['requests']:,} requests): send "
+        f"delay p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, p99.9 {st['p999_ms']:.2f} ms (target p99 < 5 ms),"
+        f" late starts {st['late']:,}\n  whole run, start-up storm included: p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f}"
+        f" ms, late starts {r['late_starts']:,} of {r['requests']:,}"
     )
 
 
 def scale_cases(url: str) -> None:
-    print("scale: realtime, late starts in the first and second half (must not grow), memory")
+    print("scale: realtime; after the start-up storm, late starts in each half of the rest (must not grow); memory")
     head = ("copies", "equipment", "req/s", "p99 ms", "late 1st", "late 2nd", "RSS MB", "KB/eq")
     print(" ".join(f"{h:>{w}}" for h, w in zip(head, (6, 9, 7, 7, 8, 8, 7, 6), strict=True)))
     for scale in SCALES:
         r = _spawn(url, 1.0, SCALE_WALL_S, scale)
+        st = r["steady"]
         print(
-            f"{scale:>6} {r['equipment']:>9,} {r['rate']:>7,.0f} {r['send_delay_ms']['p99']:>7.2f} "
-            f"{r['late_first_half']:>8,} {r['late_second_half']:>8,} {r['max_rss_mb']:>7,.0f} "
+            f"{scale:>6} {r['equipment']:>9,} {r['rate']:>7,.0f} {st['p99_ms']:>7.2f} "
+            f"{st['late_first_half']:>8,} {st['late_second_half']:>8,} {r['max_rss_mb']:>7,.0f} "
             f"{r['max_rss_mb'] * 1024 / r['equipment']:>6,.0f}"
         )
 

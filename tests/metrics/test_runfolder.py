@@ -38,8 +38,11 @@ import os, sys
 from pathlib import Path
 from twin.metrics.exchange import Exchange
 from twin.metrics.runfolder import RunFolder
-run = RunFolder(Path(sys.argv[1]), {"line": "mini"}, checkpoint_s=0.0)
+run = RunFolder(Path(sys.argv[1]), {"line": "mini"}, checkpoint_s=0.0)  # a background checkpoint each time
 for i in range(30):
+    run.record(Exchange("State", "E", i, i, i, i + 0.002, 200, 0, 10, 10), True)
+run.checkpoint()  # the last checkpoint before the crash
+for i in range(5):
     run.record(Exchange("State", "E", i, i, i, i + 0.002, 200, 0, 10, 10), True)
 os._exit(1)
 """
@@ -49,6 +52,7 @@ def test_a_killed_run_leaves_a_readable_folder(tmp_path: Path) -> None:
     path = tmp_path / "run"
     path.mkdir()
     assert subprocess.run([sys.executable, "-c", KILLED, str(path)], timeout=60).returncode == 1
-    summary = json.loads((path / "summary.json").read_text())
-    assert summary["state"] == "running" and summary["total"]["count"] == 30
-    assert len(list(read_exchange_log(path / "exchanges.csv.gz"))) == 30
+    summary = json.loads((path / "summary.json").read_text())  # every file whole, whatever the moment of death
+    assert summary["state"] == "running" and 30 <= summary["total"]["count"] <= 35
+    assert 30 <= len(list(read_exchange_log(path / "exchanges.csv.gz"))) <= 35
+    assert 30 <= LatencyBook.decode(json.loads((path / "histograms.json").read_text())).total().count <= 35

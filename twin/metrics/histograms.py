@@ -96,12 +96,13 @@ class LatencyBook:
         if ex.start_delay_s > LATE_START_S:
             stats.late_starts += 1
 
-    def total(self) -> InterfaceStats:
-        """All interfaces together (histograms merged exactly)."""
+    def total(self, *, histograms: bool = True) -> InterfaceStats:
+        """All interfaces together (histograms merged exactly, unless only the counts are wanted)."""
         out = InterfaceStats()
         for s in self.interfaces.values():
-            out.latency.add(s.latency)
-            out.service.add(s.service)
+            if histograms:
+                out.latency.add(s.latency)
+                out.service.add(s.service)
             out.count += s.count
             out.failures += s.failures
             out.late_starts += s.late_starts
@@ -112,7 +113,7 @@ class LatencyBook:
 
     def summary(self, duration_s: float, *, percentiles: bool = True) -> dict[str, Any]:
         return {
-            "total": self.total().summary(duration_s, percentiles=percentiles),
+            "total": self.total(histograms=percentiles).summary(duration_s, percentiles=percentiles),
             "interfaces": {
                 op: s.summary(duration_s, percentiles=percentiles) for op, s in sorted(self.interfaces.items())
             },

@@ -24,7 +24,7 @@ from twin.metrics.exchange import COLUMNS, Exchange
 class ExchangeLog:
     """Append-only, crash-safe writer of exchanges."""
 
-    def __init__(self, path: Path, *, flush_rows: int = 5000, flush_s: float = 2.0) -> None:
+    def __init__(self, path: Path, *, flush_rows: int = 1000, flush_s: float = 0.5) -> None:
         self.path = path
         self.flush_rows = flush_rows
         self.flush_s = flush_s
@@ -55,7 +55,9 @@ class ExchangeLog:
 
     def _write_member(self, rows: list[tuple[object, ...]], *, counted: bool = True) -> None:
         text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
+        writer = csv.writer(text, lineterminator="\n")
+        for start in range(0, len(rows), 256):  # one C call holds the GIL: small ones let the sending loop run
+            writer.writerows(rows[start : start + 256])
         member = gzip.compress(text.getvalue().encode("utf-8"), compresslevel=3)
         with self._lock:
             self._file.write(member)
