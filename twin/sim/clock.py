@@ -94,13 +94,14 @@ class Clock:
 class Bridge:
     """Runs a SimPy environment against the wall clock and completes MES calls through a transport."""
 
-    def __init__(self, env: simpy.Environment, clock: Clock, transport: Transport, *, batch: int = 256) -> None:
+    def __init__(self, env: simpy.Environment, clock: Clock, transport: Transport, *, batch: int = 2000) -> None:
         if clock.speed is None or clock.speed <= 0:
             raise ValueError("the bridge needs a clock with a speed > 0 (1 = realtime)")
         self.env = env
         self.clock = clock
         self.transport = transport
-        self.batch = batch  # events stepped before yielding to the loop (about 2-3 ms), so sends leave on time
+        self.batch = batch  # at most this many events stepped before yielding to the loop...
+        self.slice_s = 0.003  # ...or this much wall time, so that the sends of due calls leave on time
         self.in_flight = 0
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
         self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
@@ -209,11 +210,14 @@ class Bridge:
             while not stop.processed and not self.stopping:
                 target = min(self.clock.virtual_at(loop.time()), until_s)
                 stepped = 0
+                yield_at = loop.time() + self.slice_s
                 while env.peek() <= target and stepped < self.batch and not stop.processed:
                     if self._barriers and env.peek() > env.now:
                         break
                     env.step()
                     stepped += 1
+                    if not stepped & 63 and loop.time() >= yield_at:
+                        break  # a time slice, not only an event count: sends of due calls must not wait
                 if self._barriers:  # virtual time stands still until the outside world has taken it all
                     barriers, self._barriers = self._barriers, []
                     paused = loop.time()
