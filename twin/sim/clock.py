@@ -103,6 +103,11 @@ class Bridge:
         self.batch = batch  # at most this many events stepped before yielding to the loop...
         self.slice_s = 0.003  # ...or this much wall time, so that the sends of due calls leave on time
         self.in_flight = 0
+        # Back-pressure: past this many calls in flight the model waits (its virtual time lags, the calls keep
+        # their intended times, so the lateness is measured). Without it an overloaded twin keeps creating
+        # requests until its own timers fire late and every host goes "offline" at once.
+        self.max_in_flight = 1024
+        self.held_s = 0.0  # wall time the model spent waiting on back-pressure
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
         self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -229,6 +234,11 @@ class Bridge:
                 if progress is not None and loop.time() >= next_progress:
                     progress(env.now)
                     next_progress = loop.time() + progress_every_s
+                if self.in_flight >= self.max_in_flight:
+                    held = loop.time()
+                    await self._sleep(0.005)  # an answer wakes it sooner
+                    self.held_s += loop.time() - held
+                    continue
                 delay = self.clock.wall_at(env.peek()) - loop.time()
                 if delay > 0:
                     await self._sleep(delay)

@@ -228,6 +228,8 @@ class NetworkedRun:
         gc.collect()
         gc.freeze()
         self._by_code = {eq.code: eq for eq in self.sim.equipment}
+        assert isinstance(self.sim.gateway, Bridge)
+        self.sim.gateway.max_in_flight = max(1024, 4 * self.config.connections + 2 * len(self._by_code))
         await self.plcs.start(url, self._by_code)
         if self._stop_requested:
             self.sim.gateway.stop()
@@ -383,6 +385,9 @@ class NetworkedRun:
         extra["takt"] = {
             "start_delay_ms": {p: float(v) / 1000 for p, v in zip(points, delays, strict=True)},
             "start_delay_max_ms": self.start_delay.get_max_value() / 1000,
+            "model_held_s": round(self.sim.gateway.held_s, 3)
+            if self.sim is not None and isinstance(self.sim.gateway, Bridge)
+            else 0.0,
             "late_starts": self.folder.book.total().late_starts,
         }
         if self.link is not None:
