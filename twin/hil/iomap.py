@@ -22,6 +22,8 @@ import jsonschema
 import yaml
 
 from twin.datadirs import search_dirs
+from twin.datafile import DataFile, find_named
+from twin.datafile import key_path as located_key
 from twin.errors import ConfigError
 
 TABLES = ("coil", "discrete_input", "holding_register", "input_register")
@@ -189,14 +191,7 @@ def available_maps() -> dict[str, Path]:
 
 
 def find_io_map(ref: str | Path) -> Path:
-    path = Path(ref)
-    if path.is_file():
-        return path
-    found = available_maps()
-    if str(ref) in found:
-        return found[str(ref)]
-    names = ", ".join(sorted(found)) or "none"
-    raise IoMapError(f"no I/O map {str(ref)!r}: not a file, and not one of the maps in lines/plc ({names})")
+    return find_named(ref, available_maps(), IoMapError, "I/O map", "the maps in lines/plc")
 
 
 def _schema() -> dict[str, Any]:
@@ -207,44 +202,11 @@ def _schema() -> dict[str, Any]:
     raise IoMapError("the I/O map schema lines/plc/schema/io-map.schema.yaml is missing from this installation")
 
 
-def _node_at(node: yaml.Node | None, path: list[str | int]) -> yaml.Node | None:
-    for step in path:
-        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            nxt = node.value[step]
-        else:
-            nxt = None
-        if nxt is None:
-            return node
-        node = nxt
-    return node
-
-
-def _key_path(path: list[str | int]) -> str:
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out or "(top)"
-
-
 def load_io_map(ref: str | Path) -> IoMap:
     """Load a map by name (``winder.modbus``) or path, and check it."""
     path = find_io_map(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-        root, data = yaml.compose(text), yaml.safe_load(text)
-    except OSError as exc:
-        raise IoMapError(f"cannot read I/O map {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise IoMapError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-
-    def fail(key_path: list[str | int], message: str) -> IoMapError:
-        node = _node_at(root, key_path)
-        line_no = node.start_mark.line + 1 if node is not None else 1
-        return IoMapError(f"{path}:{line_no}: {_key_path(key_path)}: {message}")
+    doc = DataFile(path, IoMapError, "I/O map")
+    data, fail = doc.data, doc.fail
 
     errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -354,11 +316,11 @@ def _check_unique(signals: list[tuple[list[str | int], Signal]], fail: Any) -> N
     for key_path, sig in signals:
         if sig.name in names:
             raise fail(key_path, f"signal name {sig.name!r} is used twice (first at {names[sig.name]})")
-        names[sig.name] = _key_path(key_path)
+        names[sig.name] = located_key(key_path)
         if sig.role is not None:
             if sig.role in roles:
                 raise fail(key_path, f"role {sig.role!r} is given twice (first at {roles[sig.role]})")
-            roles[sig.role] = _key_path(key_path)
+            roles[sig.role] = located_key(key_path)
 
 
 def _check_overlaps(signals: list[tuple[list[str | int], Signal]], fail: Any) -> None:
@@ -374,7 +336,7 @@ def _check_overlaps(signals: list[tuple[list[str | int], Signal]], fail: Any) ->
             if clash is None:
                 clash = packed.get(sig.bit) if sig.bit is not None else next(iter(packed.values()), None)
             if clash is not None:
-                raise fail([*key_path, "address"], f"{sig.name} overlaps {_key_path(clash[0])} ({clash[1].where})")
+                raise fail([*key_path, "address"], f"{sig.name} overlaps {located_key(clash[0])} ({clash[1].where})")
             if sig.bit is None:
                 whole[key] = (key_path, sig)
             else:

@@ -19,6 +19,7 @@ import yaml
 from jsonschema.exceptions import best_match
 
 from twin.datadirs import search_dirs
+from twin.datafile import DataFile, find_named
 from twin.errors import ConfigError, TwinError
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import InterfaceStats
@@ -179,14 +180,7 @@ def available_slos() -> dict[str, Path]:
 
 def find_slo(ref: str | Path) -> Path:
     """A path, or the name of a file in ``lines/slo/`` (``default``)."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    found = available_slos()
-    if str(ref) in found:
-        return found[str(ref)]
-    names = ", ".join(sorted(found)) or "none"
-    raise ConfigError(f"no SLO file {str(ref)!r}: not a file, and not one of lines/slo/ ({names})")
+    return find_named(ref, available_slos(), ConfigError, "SLO file", "lines/slo/")
 
 
 def _schema() -> dict[str, Any]:
@@ -196,40 +190,11 @@ def _schema() -> dict[str, Any]:
     raise ConfigError(f"the SLO schema lines/slo/{SCHEMA_NAME} is missing from this installation")
 
 
-def _line_of(root: yaml.Node | None, path: list[str | int]) -> int:
-    node = root
-    for step in path:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            nxt = node.value[step]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-    return node.start_mark.line + 1 if node is not None else 1
-
-
-def _key_path(path: list[str | int]) -> str:
-    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in path).lstrip(".") or "(top)"
-
-
 def load_slo(ref: str | Path) -> Slo:
     """Load and check an SLO file; every mistake is a ``ConfigError`` naming file, line and key (exit 2)."""
     path = find_slo(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-        root, data = yaml.compose(text), yaml.safe_load(text)
-    except OSError as exc:
-        raise ConfigError(f"cannot read SLO file {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-
-    def fail(key: list[str | int], message: str) -> ConfigError:
-        return ConfigError(f"{path}:{_line_of(root, key)}: {_key_path(key)}: {message}")
+    doc = DataFile(path, ConfigError, "SLO file")
+    data, fail = doc.data, doc.fail
 
     if not isinstance(data, dict):
         raise fail([], f"expected a mapping with objectives and/or interlocks, got {type(data).__name__}")

@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from twin.datafile import DataFile, find_named
 from twin.errors import LineFileError, UnknownOperation
 from twin.profile import Profile, load_profile
 from twin.sim.catalogue import Catalogue, catalogue_dirs, load_catalogue
@@ -78,14 +79,7 @@ def available_lines() -> dict[str, Path]:
 
 
 def find_line(ref: str | Path) -> Path:
-    path = Path(ref)
-    if path.is_file():
-        return path
-    found = available_lines()
-    if str(ref) in found:
-        return found[str(ref)]
-    names = ", ".join(sorted(found)) or "none"
-    raise LineFileError(f"no line {str(ref)!r}: not a file, and not one of the known lines ({names})")
+    return find_named(ref, available_lines(), LineFileError, "line", "the known lines")
 
 
 def _schema() -> dict[str, Any]:
@@ -94,28 +88,6 @@ def _schema() -> dict[str, Any]:
         if candidate.is_file():
             return yaml.safe_load(candidate.read_text(encoding="utf-8"))
     raise LineFileError("the line-file schema lines/schema/line.schema.yaml is missing from this installation")
-
-
-def _node_at(node: yaml.Node | None, path: list[str | int]) -> yaml.Node | None:
-    """The YAML node at a key path, or the deepest one that exists."""
-    for step in path:
-        if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            nxt = node.value[step]
-        else:
-            nxt = None
-        if nxt is None:
-            return node
-        node = nxt
-    return node
-
-
-def _key_path(path: list[str | int]) -> str:
-    out = ""
-    for step in path:
-        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
-    return out or "(top)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,22 +189,8 @@ class Line:
 def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line, Profile]:
     """Load a line file by name or path, check it, and load (or check against) its profile."""
     path = find_line(ref)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LineFileError(f"cannot read line file {path}: {exc.strerror or exc}") from exc
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise LineFileError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-
-    def fail(key_path: list[str | int], message: str) -> LineFileError:
-        node = _node_at(root, key_path)
-        line_no = node.start_mark.line + 1 if node is not None else 1
-        return LineFileError(f"{path}:{line_no}: {_key_path(key_path)}: {message}")
+    doc = DataFile(path, LineFileError, "line file")
+    data, fail = doc.data, doc.fail
 
     validator = jsonschema.Draft202012Validator(_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
