@@ -6,9 +6,13 @@ and the report can put them beside the MES exchanges they caused.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +142,20 @@ class InterlockCheck:
         if self.status == "failed":
             return f"interlock {self.code}: still running after {self.timeout_s * 1000:.0f} ms: FAILED"
         return f"interlock {self.code}: {self.status}: {self.detail}"
+
+
+async def cancel_and_wait(*tasks: asyncio.Task[Any] | None, timeout_s: float = 2.0) -> None:
+    """Cancel tasks and wait until they have ended, cancelling again if a cancellation was swallowed.
+
+    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that races with its inner future's result,
+    so a loop built on it may go on after ``cancel()``: a bare ``await task`` would then wait forever.
+    """
+    pending = {t for t in tasks if t is not None and not t.done()}
+    for _ in range(10):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=timeout_s / 10)
+    for task in pending:
+        log.warning("task %s did not end after being cancelled", task.get_name())

@@ -29,7 +29,15 @@ from typing import Any
 from aiohttp import web
 
 from twin.errors import MesError
-from twin.hil.events import AlarmChanged, CycleCompleted, InterlockCheck, LinkUp, PlcEvent, RunChanged
+from twin.hil.events import (
+    AlarmChanged,
+    CycleCompleted,
+    InterlockCheck,
+    LinkUp,
+    PlcEvent,
+    RunChanged,
+    cancel_and_wait,
+)
 from twin.hil.link import PlcError
 from twin.hil.mes_session import MesSession, Sent
 from twin.hil.watcher import PlcWatcher
@@ -105,11 +113,7 @@ class PlcHost:
         return self.address
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._checking]:
-            task.cancel()
-        for task in [*self._tasks, *self._checking]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks, *self._checking)
         self._tasks.clear()
         await self.watcher.stop()
         if self._runner is not None:

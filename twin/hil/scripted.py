@@ -9,9 +9,9 @@ that ignores the interlock, which the interlock check must catch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from twin.hil.events import cancel_and_wait
 from twin.hil.image import IoImage
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,8 @@ class ScriptedStation:
         self._unsubscribe()
         if self._stopping is not None:
             self._stopping.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -7,10 +7,10 @@ runs what any PLC program does regardless of the wire: the watchdog counter that
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 
+from twin.hil.events import cancel_and_wait
 from twin.hil.image import IoImage
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,8 @@ class VirtualPlc(ABC):
         return self.port
 
     async def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
-            self._watchdog = None
+        await cancel_and_wait(self._watchdog)
+        self._watchdog = None
         await self._close()
 
     async def __aenter__(self) -> VirtualPlc:

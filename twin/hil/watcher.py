@@ -10,7 +10,6 @@ PLC or the network does raises out of the watcher, so a line run never crashes b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -28,6 +27,7 @@ from twin.hil.events import (
     PlcEvent,
     RunChanged,
     WatchdogChanged,
+    cancel_and_wait,
 )
 from twin.hil.image import ParamLimits
 from twin.hil.iomap import INT_RANGES
@@ -76,11 +76,8 @@ class PlcWatcher:
             self._task = asyncio.create_task(self._run(), name=f"watch {self.link.endpoint}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.link.close()
         self.connected = False
 
