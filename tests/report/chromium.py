@@ -137,7 +137,8 @@ def inspect_page(html: Path, screenshot: Path, *, timeout_s: float = 60) -> Page
     """Open ``html`` from disk in headless Chromium and report what a reader's browser would see."""
     binary = chromium_binary()
     assert binary, "chromium is not installed"
-    with tempfile.TemporaryDirectory(prefix="twin-chromium-") as profile:
+    # chromium may still be writing its profile as it exits: a leftover temp file must not fail the test
+    with tempfile.TemporaryDirectory(prefix="twin-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
