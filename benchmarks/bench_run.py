@@ -14,7 +14,7 @@ and drives line-A02 through the real bridge, host link, pool and exchange record
 * scale:   realtime with more and more copies: late starts in the first and second half of the run (they
            must not grow), peak memory and memory per equipment.
 
-    python -m benchmarks bench_run                          # everything (about 12 minutes)
+    python -m benchmarks bench_run                          # everything (about 15 minutes)
     python -m benchmarks.bench_run --case engine            # one part
 """
 
@@ -37,10 +37,13 @@ import orjson
 ENGINE_SPEEDS = (100, 200, 400, 600, 800)
 ENGINE_WALL_S = 20.0
 TAKT_RATE = 1000.0
-TAKT_WALL_S = 90.0
-SCALES = (4, 8, 16, 32)
-SCALE_WALL_S = 60.0
+TAKT_WALL_S = 150.0
+SCALES = (4, 16, 32)
+SCALE_WALL_S = 120.0
 STARTUP_SHARE = 0.25  # the first quarter of a run is the start-up storm (every host logs in, verifies, loads)
+# ... and never less than the first 75 virtual seconds: a minute after start every host that has not moved yet
+# reports standby (2.3) in the same instant, a second wave of the start-up (in a plant hosts start less in step).
+STARTUP_MIN_S = 75.0
 PER_COPY_RATE = 28.0  # line-A02 asks about 100,000 calls per virtual hour (twin run line-A02 --offline)
 
 
@@ -80,7 +83,8 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
         assert run.sim is not None
         delays = run.start_delay
         p50, p99, p999 = (float(v) / 1000 for v in HdrArrays(delays).values_at((50, 99, 99.9)))
-        steady = _steady(run.path / "exchanges.csv.gz", duration_s * STARTUP_SHARE, duration_s)
+        skip = max(STARTUP_MIN_S, duration_s * STARTUP_SHARE)
+        steady = _steady(run.path / "exchanges.csv.gz", skip, duration_s)
         total = summary["total"]
         answered = total["count"] - sum(v for k, v in total["by_code"].items() if not k.isdigit())
         return {
@@ -162,7 +166,8 @@ def takt(url: str) -> None:
     d, st = r["send_delay_ms"], r["steady"]
     print(
         f"takt fidelity: realtime, {scale} copies ({r['equipment']:,} equipment), {r['rate']:,.0f} req/s over the run."
-        f"\n  after the start-up storm (from {TAKT_WALL_S * STARTUP_SHARE:.0f} s, {st['requests']:,} requests): send "
+        f"\n  after the start-up (from {max(STARTUP_MIN_S, TAKT_WALL_S * STARTUP_SHARE):.0f} s, "
+        f"{st['requests']:,} requests): send "
         f"delay p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, p99.9 {st['p999_ms']:.2f} ms (target p99 < 5 ms),"
         f" late starts {st['late']:,}\n  whole run, start-up storm included: p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f}"
         f" ms, late starts {r['late_starts']:,} of {r['requests']:,}"
