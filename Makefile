@@ -17,6 +17,11 @@ run: $(BIN)/twin  ## set up and run the main job: the line against the embedded 
 	$(BIN)/twin run $(LINE) $(ARGS)
 
 test: $(BIN)/twin  ## set up and run the whole gate: lint, then every test
+	@# The page-render test of the reports needs Debian's chromium; installed where we may (root with apt),
+	@# otherwise that one test says it is skipped.
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium could not be installed: the page-render test will be skipped" >&2
 	$(BIN)/ruff check twin tests benchmarks
 	$(BIN)/python -m pytest
 

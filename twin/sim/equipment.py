@@ -14,7 +14,7 @@ Archetypes (``twin.sim.archetypes``) subclass ``Equipment`` and implement ``run(
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -166,6 +166,14 @@ class Equipment(Reporting):
         ticket = self.raise_alarm(self.host_alarm("mes_refused_stop", msg=msg), cause="refused")
         yield self.env.timeout(self.periods["operator_s"])
         self.clear_alarm(ticket)
+
+    def settled(self, name: str, answer: Answer, unit: Unit) -> Proc:
+        """True if the MES accepted; else ``unit`` is set aside and the equipment waits out the refusal."""
+        if self.accepted(name, answer):
+            return True
+        self.hold_back(unit)
+        yield from self.refused(name, answer)
+        return False
 
     def exchange(self, name: str, values: dict[str, Any] | None = None) -> Proc:
         """Ask and wait; on refusal stop with an alarm until the operator has seen it. Returns the answer or None."""
@@ -403,11 +411,17 @@ class Equipment(Reporting):
             if lot is not None:
                 self.rt.ledger.consumed["lot"] += 1  # the end of a lot is used up with it
                 del self.loaded[material]
-            lot = yield from self._load_lot(material)
+            lot = yield from self.load_lot(material, "Feeding", self._feeding_values)
         lot.qty -= qty
         return lot
 
-    def _load_lot(self, material: str) -> Proc:
+    @staticmethod
+    def _feeding_values(lot: Unit) -> dict[str, Any]:
+        return {"Sfc": lot.code, "Qty": lot.qty, "IsFeedingPoint": False, "IsTooling": False}
+
+    def load_lot(self, material: str, check: str, values: Callable[[Unit], dict[str, Any]]) -> Proc:
+        """The next lot of ``material`` (starved, with an alarm, while there is none), loaded once the MES accepts
+        it with ``check`` (2.10 feeding, 2.17 bag check); a refused lot is set aside and the next one taken."""
         store = self.rt.raw[material]
         while True:
             event = store.get()
@@ -418,14 +432,12 @@ class Equipment(Reporting):
                 ticket = self.raise_alarm(self.host_alarm("load_material", material=material), cause="starved")
                 lot = yield event
                 self.clear_alarm(ticket)
-            answer = yield self.ask(
-                "Feeding", {"Sfc": lot.code, "Qty": lot.qty, "IsFeedingPoint": False, "IsTooling": False}
-            )
-            if self.accepted("Feeding", answer):
+            answer = yield self.ask(check, values(lot))
+            if self.accepted(check, answer):
                 self.loaded[material] = lot
                 return lot
             self.rt.ledger.held["lot"] += 1  # the refused lot is set aside
-            yield from self.refused("Feeding", answer)
+            yield from self.refused(check, answer)
 
     def half_feed(self, unit: Unit) -> Proc:
         """Load a semi-finished unit (roll, batch) with 2.11; False if the MES refused it (it is set aside)."""

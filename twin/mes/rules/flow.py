@@ -266,16 +266,21 @@ def outbound_sfc_polar(call: Call) -> Answer:
     merged = _merge(call, cell, parts, place, cell_code=cell)
     issued.used = True
     issued.save(call.tx)
+    _leave_as_reported(call, merged, place, feeding)
+    return Answer()
+
+
+def _leave_as_reported(call: Call, unit: Unit, place: Place, feeding: list[str]) -> None:
+    """The outbound of a binding interface, with the result its body reports (Passed, NgList, ParamList)."""
     moves.leave(
         call,
-        merged,
+        unit,
         place,
         passed=int(call.body["Passed"]),
         ng_codes=call.body["NgList"],
         params=call.body["ParamList"],
         feeding=feeding,
     )
-    return Answer()
 
 
 def outbound_coverplate_bind(call: Call) -> Answer:
@@ -308,15 +313,7 @@ def outbound_coverplate_bind(call: Call) -> Answer:
         moves.require_verified(call, place)
     feeding = moves.check_fed(call, place, call.body["BindFeedingCodes"], "bindFeedingCodes")
     merged = _merge(call, cover, parts, place, top_cover=cover)
-    moves.leave(
-        call,
-        merged,
-        place,
-        passed=int(call.body["Passed"]),
-        ng_codes=call.body["NgList"],
-        params=call.body["ParamList"],
-        feeding=feeding,
-    )
+    _leave_as_reported(call, merged, place, feeding)
     return Answer()
 
 
@@ -344,15 +341,7 @@ def outbound_cell_top_cover(call: Call) -> Answer:
     issued.used = True
     issued.save(call.tx)
     call.tx.genealogy(cell, cover, "top_cover", place.equipment, call.at_text)
-    moves.leave(
-        call,
-        unit,
-        place,
-        passed=int(call.body["Passed"]),
-        ng_codes=call.body["NgList"],
-        params=call.body["ParamList"],
-        feeding=feeding,
-    )
+    _leave_as_reported(call, unit, place, feeding)
     return Answer()
 
 

@@ -180,23 +180,12 @@ class Mixing(Equipment):
         return [lot for lot, _ in used]
 
     def _pick_lot(self, material: str) -> Proc:
-        store = self.rt.raw[material]
-        while True:
-            event = store.get()
-            if event.triggered:
-                lot = event.value
-            else:
-                self.still("starved")
-                ticket = self.raise_alarm(self.host_alarm("load_material", material=material), cause="starved")
-                lot = yield event
-                self.clear_alarm(ticket)
-            values = {"ConsumeEquipmentCode": self.code, "ConsumeResourceCode": self.resource, "SfcList": [lot.code]}
-            answer = yield self.ask("ConsumeEquBeforeCheck", values)
-            if self.accepted("ConsumeEquBeforeCheck", answer):
-                self.loaded[material] = lot
-                return lot
-            self.rt.ledger.held["lot"] += 1
-            yield from self.refused("ConsumeEquBeforeCheck", answer)
+        """The next bag of ``material``, checked against the formula before it is fed (2.17)."""
+
+        def values(lot: Unit) -> dict[str, Any]:
+            return {"ConsumeEquipmentCode": self.code, "ConsumeResourceCode": self.resource, "SfcList": [lot.code]}
+
+        return (yield from self.load_lot(material, "ConsumeEquBeforeCheck", values))
 
     def _output(self, batch_kg: float, parents: list[Unit]) -> Proc:
         while True:

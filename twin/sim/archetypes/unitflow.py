@@ -271,47 +271,54 @@ class CellCode(UnitStation):
     """Adapter-to-cover welding: the MES issues the cell code (2.33), bound to the jelly roll at outbound (2.32)."""
 
     def run(self) -> Proc:
-        consumes = self.consumes
         while True:
-            pair = yield from self.take(self.input)  # type: ignore[arg-type]
-            self.inside.add(pair)
-            if not self.moving or self.changeover_due:
-                yield from self.resume()
-            lots = []
-            for material, qty in consumes:
-                lot = yield from self.feed(material, qty)
-                lots.append(lot.code)
+            pair, lots = yield from self._next_pair()
             jr = pair.code
-            if self.calls("InboundBindJzSingleAsync"):
-                answer = yield self.ask("InboundBindJzSingleAsync", {"Sfc": jr, "OperationType": "1"})
-                if not self.accepted("InboundBindJzSingleAsync", answer):
-                    self.hold_back(pair)
-                    yield from self.refused("InboundBindJzSingleAsync", answer)
-                    continue
+            if not (yield from self._bound_in(pair)):
+                continue
             # The welding (and engraving the code) follows the MES's answer.
             answer = yield self.ask("GenerateCellSfc", {"Sfc": jr}, self.cycle.draw(self.rng))
             code = answer.data.get("sfc") if isinstance(answer.data, dict) else answer.data
-            if not self.accepted("GenerateCellSfc", answer) or not code:
+            if not (yield from self.settled("GenerateCellSfc", answer, pair)):
+                continue
+            if not code:  # accepted without a code: nothing to engrave
                 self.hold_back(pair)
                 yield from self.refused("GenerateCellSfc", answer)
                 continue
             self.made += 1
             passed = self.rng.random() >= self.ng_rate
-            values = {
-                "Sfc": str(code),
-                "JzSfc": jr,
-                "Passed": int(passed),
-                "ParamList": self.product_values(passed),
-                "BindFeedingCodes": lots,
-                "NgList": [] if passed else [self.ng_code()],
-            }
+            values = {"Sfc": str(code), "JzSfc": jr, **self._results(passed, lots)}
             answer = yield self.ask("OutboundSfcPolar", values)
             cell = self._make_cell(pair, str(code))
-            if not self.accepted("OutboundSfcPolar", answer):
-                self.hold_back(cell)
-                yield from self.refused("OutboundSfcPolar", answer)
-                continue
-            yield from self.finish(cell, passed)
+            if (yield from self.settled("OutboundSfcPolar", answer, cell)):
+                yield from self.finish(cell, passed)
+
+    def _next_pair(self) -> Proc:
+        """The next welded pair, with the equipment running and its materials fed: (pair, lot codes)."""
+        pair = yield from self.take(self.input)  # type: ignore[arg-type]
+        self.inside.add(pair)
+        if not self.moving or self.changeover_due:
+            yield from self.resume()
+        lots = []
+        for material, qty in self.consumes:
+            lot = yield from self.feed(material, qty)
+            lots.append(lot.code)
+        return pair, lots
+
+    def _bound_in(self, pair: Unit) -> Proc:
+        """2.49 inbound of the pair where the station calls it; False if refused (the pair is set aside)."""
+        if not self.calls("InboundBindJzSingleAsync"):
+            return True
+        answer = yield self.ask("InboundBindJzSingleAsync", {"Sfc": pair.code, "OperationType": "1"})
+        return (yield from self.settled("InboundBindJzSingleAsync", answer, pair))
+
+    def _results(self, passed: bool, lots: list[str]) -> dict[str, Any]:
+        return {
+            "Passed": int(passed),
+            "ParamList": self.product_values(passed),
+            "BindFeedingCodes": lots,
+            "NgList": [] if passed else [self.ng_code()],
+        }
 
     def _make_cell(self, pair: Unit, code: str) -> Unit:
         cell = Unit(code, "cell", pair.parents)
@@ -325,48 +332,24 @@ class CoverBind(CellCode):
     """A welder that engraves its own 24-digit cell code (2.55) and binds top cover and jelly rolls (2.56)."""
 
     def run(self) -> Proc:
-        consumes = self.consumes
         while True:
-            pair = yield from self.take(self.input)  # type: ignore[arg-type]
-            self.inside.add(pair)
-            if not self.moving or self.changeover_due:
-                yield from self.resume()
-            lots = []
-            for material, qty in consumes:
-                lot = yield from self.feed(material, qty)
-                lots.append(lot.code)
+            pair, lots = yield from self._next_pair()
             code = self.rt.cell_code_24()
             answer = yield self.ask("Receive", {"SfcList": [code]})
-            if not self.accepted("Receive", answer):
-                self.hold_back(pair)
-                yield from self.refused("Receive", answer)
+            if not (yield from self.settled("Receive", answer, pair)):
                 continue
-            if self.calls("InboundBindJzSingleAsync"):
-                answer = yield self.ask("InboundBindJzSingleAsync", {"Sfc": pair.code, "OperationType": "1"})
-                if not self.accepted("InboundBindJzSingleAsync", answer):
-                    self.hold_back(pair)
-                    yield from self.refused("InboundBindJzSingleAsync", answer)
-                    continue
+            if not (yield from self._bound_in(pair)):
+                continue
             yield self.env.timeout(self.cycle.draw(self.rng))
             self.made += 1
             passed = self.rng.random() >= self.ng_rate
             cover = self.rt.code("TC")
-            values = {
-                "Sfc": cover,
-                "JzSfcs": [jr.code for jr in pair.parents],
-                "Passed": int(passed),
-                "ParamList": self.product_values(passed),
-                "BindFeedingCodes": lots,
-                "NgList": [] if passed else [self.ng_code()],
-            }
+            values = {"Sfc": cover, "JzSfcs": [jr.code for jr in pair.parents], **self._results(passed, lots)}
             answer = yield self.ask("OutboundForCoverplateBind", values)
             cell = self._make_cell(pair, code)
             cell.put("top_cover", cover)
-            if not self.accepted("OutboundForCoverplateBind", answer):
-                self.hold_back(cell)
-                yield from self.refused("OutboundForCoverplateBind", answer)
-                continue
-            yield from self.finish(cell, passed)
+            if (yield from self.settled("OutboundForCoverplateBind", answer, cell)):
+                yield from self.finish(cell, passed)
 
 
 class Filling(UnitStation):
