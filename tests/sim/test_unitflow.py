@@ -58,7 +58,7 @@ def test_inbound_before_outbound_on_line_a02(mes: Profile) -> None:
     sim.run(1200)
     assert check_inbound_before_outbound(sim) > 500
     codes = {c.op.operation_id for c in sim.traffic.calls}
-    assert {"Receive", "OutboundForCoverplateBind", "OutboundForCellBindTopCover", "BoundOutbound"} <= codes
+    assert {"Receive24DxCode", "OutboundForCoverplateBind", "OutboundForCellBindTopCover", "BoundOutbound"} <= codes
 
 
 def test_cell_codes_come_from_the_mes_and_bind_the_jelly_roll(mini_run: Simulation) -> None:

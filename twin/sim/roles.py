@@ -133,7 +133,7 @@ ROLES: dict[str, Role] = {
         Role(
             "cover_bind",
             "adapter-to-cover welding that engraves its own 24-digit cell code (2.55) and binds the cover (2.56)",
-            needs=("Receive", "OutboundForCoverplateBind"),
+            needs=("Receive24DxCode", "OutboundForCoverplateBind"),
             may=("InboundBindJzSingleAsync", *_FEED),
             options={},
         ),

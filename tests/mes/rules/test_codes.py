@@ -60,7 +60,7 @@ async def test_cell_codes_are_unique_per_jelly_roll_and_stable_on_retry(host: Ho
 
 async def test_equipment_made_cell_codes_are_checked_and_unique(host: Host) -> None:
     good = ["QKA02CE24062400001A00001", "QKA02CE24062400002A00002"]
-    await host.refused("Receive", {"SfcList": ["SHORT-CODE"]}, COVER_B, "not a 24-character cell code")
-    await host.refused("Receive", {"SfcList": [good[0], good[0]]}, COVER_B, "already known")
-    await host.ok("Receive", {"SfcList": good}, COVER_B)
-    await host.refused("Receive", {"SfcList": [good[1]]}, COVER_B, "already known")
+    await host.refused("Receive24DxCode", {"SfcList": ["SHORT-CODE"]}, COVER_B, "not a 24-character cell code")
+    await host.refused("Receive24DxCode", {"SfcList": [good[0], good[0]]}, COVER_B, "already known")
+    await host.ok("Receive24DxCode", {"SfcList": good}, COVER_B)
+    await host.refused("Receive24DxCode", {"SfcList": [good[1]]}, COVER_B, "already known")

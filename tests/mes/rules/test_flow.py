@@ -109,7 +109,7 @@ async def test_top_cover_path_binds_cover_then_cell_code(host: Host) -> None:
     await host.refused("OutboundForCoverplateBind", bind, COVER_B, f"was bound with {jrs[1]}")
     await host.ok("OutboundForCoverplateBind", {**bind, "JzSfcs": jrs}, COVER_B)
     cell = "QKA02CE24062400009A00009"
-    await host.ok("Receive", {"SfcList": [cell]}, COVER_B)
+    await host.ok("Receive24DxCode", {"SfcList": [cell]}, COVER_B)
     await host.ok("Inbound", {"Sfc": cover}, EDGE)
     top = {
         "Sfc": "QKA02CE24062400008A00008",

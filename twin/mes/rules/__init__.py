@@ -71,7 +71,7 @@ RULES: dict[str, Rule] = {
     "SortingUnBind": sorting.sorting_unbind,
     "SortingOutbound": sorting.sorting_outbound,
     "EquFileUpload": common.file_upload,
-    "Receive": codes.receive_cell_codes,
+    "Receive24DxCode": codes.receive_cell_codes,
     "OutboundForCoverplateBind": flow.outbound_coverplate_bind,
     "GetInjectionVolume": flow.injection_volume,
     "OutboundForCellBindTopCover": flow.outbound_cell_top_cover,

@@ -335,8 +335,8 @@ class CoverBind(CellCode):
         while True:
             pair, lots = yield from self._next_pair()
             code = self.rt.cell_code_24()
-            answer = yield self.ask("Receive", {"SfcList": [code]})
-            if not (yield from self.settled("Receive", answer, pair)):
+            answer = yield self.ask("Receive24DxCode", {"SfcList": [code]})
+            if not (yield from self.settled("Receive24DxCode", answer, pair)):
                 continue
             if not (yield from self._bound_in(pair)):
                 continue
