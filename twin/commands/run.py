@@ -20,6 +20,7 @@ from twin.commands.run_live import print_live_summary, run_live
 from twin.errors import ConfigError
 from twin.report import write_report
 from twin.report.slo import SloNotMet
+from twin.run.web import WebAddress
 from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
 from twin.transport.session import NetConfig, prepare
 
@@ -59,6 +60,7 @@ from twin.transport.session import NetConfig, prepare
 @click.option("--latency-ms", type=float, default=None, help="Offline: constant MES latency instead of the model's.")
 @click.option("--refusal-rate", type=float, default=None, help="Offline: share of MES calls the model refuses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--web", default=None, metavar="[HOST:]PORT", help="Serve a live web view (loopback unless HOST).")
 @slo_option
 def run(
     line_ref: str,
@@ -85,6 +87,7 @@ def run(
     latency_ms: float | None,
     refusal_rate: float | None,
     as_json: bool,
+    web: str | None,
     slo: str | None,
 ) -> None:
     """Run LINE (a name from lines/ or a path) against an MES and write a run folder.
@@ -104,6 +107,8 @@ def run(
     if offline:
         if slo:
             raise ConfigError("--slo judges a run folder; --offline writes none (the KPIs are printed)")
+        if web:
+            raise ConfigError("--web shows a networked run; --offline runs in a moment without one")
         if mes_url or realtime or speed is not None or load or energy:
             raise ConfigError("--offline runs no network: leave out --mes, --realtime, --speed, --load and --energy")
         _offline(line_ref, duration or "1h", seed, scale, warmup, cold, latency_ms, refusal_rate, profile_ref, as_json)
@@ -135,8 +140,9 @@ def run(
         warmup_s=parse_duration(warmup) if warmup is not None else None,
     )
     slo_path = load_slo_early(slo)  # a malformed SLO file is bad input now, not after the run
+    web_address = WebAddress.parse(web) if web else None
     session = prepare(line_ref, config)
-    summary = run_live(session, quiet=as_json)
+    summary = run_live(session, quiet=as_json, web=web_address)
     interrupted = summary.get("state") == "interrupted"
     if as_json:
         verdict = write_report(session.path, slo=slo_path)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from twin.run.web import WebAddress, with_web_view
 from twin.transport.session import NetworkedRun
 
 PLAIN_EVERY_S = 15.0
@@ -64,7 +65,7 @@ class LiveView:
             self.console.print(text)
 
 
-def run_live(session: NetworkedRun, *, quiet: bool = False) -> dict[str, Any]:
+def run_live(session: NetworkedRun, *, quiet: bool = False, web: WebAddress | None = None) -> dict[str, Any]:
     """Run with the live view; Ctrl-C (SIGINT) or SIGTERM ends the run cleanly."""
     err = Console(stderr=True, highlight=False, markup=False)
     if not quiet:
@@ -81,7 +82,7 @@ def run_live(session: NetworkedRun, *, quiet: bool = False) -> dict[str, Any]:
                 return await session.run(LiveView(err, live))
         return await session.run(LiveView(err, None))
 
-    return asyncio.run(main())
+    return asyncio.run(with_web_view(main(), session, web, err.print))  # --web: the page around the run
 
 
 def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:

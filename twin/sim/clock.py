@@ -81,6 +81,15 @@ class Clock:
         v, speed = self.segments[i]
         return v + (wall_s - self.wall0 - self._wall[i]) * speed
 
+    def change_from(self, virtual_s: float, later: list[tuple[float, float]]) -> None:
+        """From ``virtual_s`` on, the pace is ``later`` (``(virtual_s, speed)``, the first at ``virtual_s``): a
+        change made while the run goes (the live web view). Earlier segments stay, so wall and virtual time
+        stay one continuous pair; the bridge must be woken to sleep by the new pace."""
+        assert self.speed is not None and later and later[0][0] == virtual_s
+        kept = [seg for seg in self.segments if seg[0] < virtual_s] or [(0.0, self.segments[0][1])]
+        self.segments = [*kept, *later]
+        self._virtual, self._wall = [], []
+
     def speed_at(self, virtual_s: float) -> float | None:
         if self.speed is None:
             return None
