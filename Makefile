@@ -13,14 +13,15 @@ $(BIN)/twin: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(BIN)/twin  ## set up and run the main job: the line against the embedded MES (short by default)
-	$(BIN)/twin run $(LINE) $(ARGS)
+run: $(BIN)/twin  ## set up and run the main job: the line against the embedded MES, checked against lines/slo/default.yaml
+	$(BIN)/twin run $(LINE) --slo default $(ARGS)
 
 test: $(BIN)/twin  ## set up and run the whole gate: lint, then every test
 	@# The page-render test of the reports needs Debian's chromium; installed where we may (root with apt),
 	@# otherwise that one test says it is skipped.
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  (echo "installing Debian's chromium for the page-render test (apt-get update && apt-get install chromium)..." && \
+	   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium could not be installed: the page-render test will be skipped" >&2
 	$(BIN)/ruff check twin tests benchmarks
 	$(BIN)/python -m pytest

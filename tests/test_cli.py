@@ -140,3 +140,83 @@ def test_lines_validate_and_list() -> None:
     assert CliRunner().invoke(cli, ["lines", "validate", "lines/line-A02.yaml"]).exit_code == 0
     listing = CliRunner().invoke(cli, ["lines", "list"])
     assert "line-A02" in listing.output and "mini" in listing.output
+
+
+# -- help: fast, complete, one style ---------------------------------------------------------------------------
+HEAVY = ("matplotlib", "pandas", "pyarrow", "aiohttp", "simpy", "numpy", "asyncua", "pymodbus", "jinja2")
+_PROBE = """import sys
+from twin.cli import main
+sys.argv = ["twin", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("IMPORTED", *sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def _imported_after(args: list[str]) -> set[str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith("IMPORTED"))
+    return set(line.split()[1:])
+
+
+def test_twin_help_imports_no_command_module() -> None:
+    """`twin --help` lists every command without importing one (it took 1.1 s, 0.9 s of it matplotlib)."""
+    assert _imported_after(["--help"]) == set()
+
+
+@pytest.mark.parametrize("args", [["run", "--help"], ["report", "--help"], ["profiles", "list", "--help"]])
+def test_a_commands_help_imports_no_plotting_or_dataframes(args: list[str]) -> None:
+    assert not _imported_after(args) & {"matplotlib", "pandas", "pyarrow"}
+
+
+def test_every_listed_command_is_the_command_it_names() -> None:
+    import click
+
+    from twin.cli import COMMANDS
+
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=100)
+    for name, (_, text) in COMMANDS.items():
+        command = cli.get_command(click.Context(cli), name)
+        assert isinstance(command, click.Command) and command.name == name
+        assert f"{name} " in result.output and text in " ".join(result.output.split())
+
+
+def _options(group: str) -> list[tuple[str, object]]:
+    import click
+
+    ctx = click.Context(cli)
+    out = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        out.extend((f"{path} {p.opts[-1]}", p) for p in cmd.params if isinstance(p, click.Option))
+        if isinstance(cmd, click.Group):
+            for n in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, n), f"{path} {n}")  # type: ignore[arg-type]
+
+    walk(cli.get_command(ctx, group), group)  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize("group", ["report", "profiles", "lines", "plc", "proxy", "ct", "ipc", "energy"])
+def test_every_option_says_what_it_does_and_shows_its_default_one_way(group: str) -> None:
+    """Each option has a help text; a default is shown by click as "[default: X]", never written by hand."""
+    import re
+
+    for name, opt in _options(group):
+        text = opt.help or ""  # type: ignore[attr-defined]
+        assert text.strip(), f"{name} has no help text"
+        assert not re.search(r"\[|\(default|default:|Default", text), f"{name}: default written by hand: {text}"
+        assert text.rstrip().endswith((".", ")")), f"{name}: help is one sentence ending with a full stop: {text}"
+
+
+def test_report_help_shows_the_run_dir_form_in_lines_that_fit() -> None:
+    result = CliRunner().invoke(cli, ["report", "--help"], terminal_width=100)
+    assert "twin report RUN_DIR [--slo FILE]" in result.output and "compare" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 100

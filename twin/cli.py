@@ -3,30 +3,60 @@
 Each command parses its options, calls a library function and prints. A ``TwinError`` is caught here
 once and printed on one line; the exit code means something: 0 done/passed, 1 a failed check, 2 bad
 input.
+
+Command groups are imported when they are run, not when ``twin --help`` lists them: ``twin run`` pulls in
+the line model, aiohttp and (for its report) matplotlib, about a second of imports that a user asking for
+help should not wait for. ``COMMANDS`` holds each group's one-line help for the listing; a test checks it
+against the group's own.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
 import click
 
 from twin import __version__
-from twin.commands.ct import ct
-from twin.commands.energy import energy
-from twin.commands.ipc import ipc
-from twin.commands.lines import lines
-from twin.commands.mes import mes
-from twin.commands.plc import plc
-from twin.commands.profiles import profiles
-from twin.commands.proxy import proxy
-from twin.commands.report import report
-from twin.commands.run import run
 from twin.errors import TwinError
 
+#: name -> (module, one-line help), in the order ``twin --help`` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("twin.commands.run", "Run a line against the embedded MES or yours; write a run folder."),
+    "report": ("twin.commands.report", "Report of a run folder (twin report RUN_DIR); compare two runs."),
+    "lines": ("twin.commands.lines", "Line files: stations, takt, and the MES calls each station makes."),
+    "profiles": ("twin.commands.profiles", "Protocol profiles: interfaces, fields, contradictions; validate."),
+    "mes": ("twin.commands.mes", "The embedded reference MES that twin run uses by default."),
+    "plc": ("twin.commands.plc", "PLCs in the loop: serve an I/O image, watch a PLC, be its host PC."),
+    "proxy": ("twin.commands.proxy", "The validating proxy between real host PCs and the MES."),
+    "ct": ("twin.commands.ct", "Inverter CT wiring check (seed 001): the cloud, and the check."),
+    "ipc": ("twin.commands.ipc", "Industrial-PC WebSocket (seed 002): the virtual PC, and a driver."),
+    "energy": ("twin.commands.energy", "Energy uplink (seed 003): platform peer and the plant's uplink."),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose commands live in ``COMMANDS`` and are imported on first use (``add_command`` still works)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(n for n in self.commands if n not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        command = getattr(importlib.import_module(COMMANDS[cmd_name][0]), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][1] if n in COMMANDS else self.commands[n].get_short_help_str(70))
+                for n in self.list_commands(ctx)]  # fmt: skip
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="twin")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
@@ -40,18 +70,6 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-
-
-cli.add_command(profiles)
-cli.add_command(lines)
-cli.add_command(run)
-cli.add_command(report)
-cli.add_command(mes)
-cli.add_command(ct)
-cli.add_command(proxy)
-cli.add_command(plc)
-cli.add_command(ipc)
-cli.add_command(energy)
 
 
 def main() -> None:
@@ -71,3 +89,7 @@ def main() -> None:
         sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -38,6 +38,20 @@ FLAGS = [
 ]
 IMAGES_JS = """JSON.stringify(Array.from(document.images).map(i => ({
   plot: i.dataset.plot || '', complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})))"""
+#: Elements reaching past the viewport's right (or left) edge that no scroll box of theirs holds, and widths.
+OVERFLOW_JS = """(() => {
+  const W = document.documentElement.clientWidth, out = [];
+  const boxed = el => { for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+    const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return true; }
+    return false; };
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || (r.right <= W + 0.5 && r.left >= -0.5) || boxed(el)) continue;
+    out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '')
+             + ' right=' + Math.round(r.right));
+  }
+  return JSON.stringify({client: W, scroll: document.documentElement.scrollWidth, overflow: out.slice(0, 20)});
+})()"""
 
 
 def chromium_binary() -> str | None:
@@ -51,6 +65,9 @@ class PageReport:
     images: list[dict[str, Any]] = field(default_factory=list)
     title: str = ""
     text: str = ""
+    width: int = 0  # the viewport's width (CSS px)
+    scroll_width: int = 0  # the page's: wider than ``width`` means the page scrolls sideways
+    overflow: list[str] = field(default_factory=list)  # elements past the viewport's edge, outside a scroll box
 
 
 class _Session:
@@ -99,7 +116,7 @@ def _devtools_port(profile: Path, proc: subprocess.Popen[bytes], timeout_s: floa
     raise TimeoutError("chromium did not open its DevTools port")
 
 
-async def _inspect(port: int, url: str, screenshot: Path) -> PageReport:
+async def _inspect(port: int, url: str, screenshot: Path, width: int) -> PageReport:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as fh:  # loopback only
         page = next(t for t in json.load(fh) if t["type"] == "page")
     report = PageReport()
@@ -109,6 +126,9 @@ async def _inspect(port: int, url: str, screenshot: Path) -> PageReport:
         try:
             for domain in ("Page", "Runtime", "Log", "Network"):
                 await s.call(f"{domain}.enable")
+            await s.call(
+                "Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False
+            )
             await s.call("Page.navigate", url=url)
             await asyncio.wait_for(s.loaded.wait(), 30)
             await asyncio.sleep(0.3)  # let late console messages arrive
@@ -116,8 +136,11 @@ async def _inspect(port: int, url: str, screenshot: Path) -> PageReport:
             report.images = json.loads(value["result"]["value"])
             report.title = (await s.call("Runtime.evaluate", expression="document.title"))["result"]["value"]
             report.text = (await s.call("Runtime.evaluate", expression="document.body.innerText"))["result"]["value"]
+            value = await s.call("Runtime.evaluate", expression=OVERFLOW_JS, returnByValue=True)
+            layout = json.loads(value["result"]["value"])
+            report.width, report.scroll_width, report.overflow = layout["client"], layout["scroll"], layout["overflow"]
             shot = await s.call(
-                "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=await _page_clip(s)
+                "Page.captureScreenshot", format="png", captureBeyondViewport=True, clip=await _page_clip(s, width)
             )
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         finally:
@@ -127,14 +150,14 @@ async def _inspect(port: int, url: str, screenshot: Path) -> PageReport:
     return report
 
 
-async def _page_clip(s: _Session) -> dict[str, float]:
+async def _page_clip(s: _Session, width: int) -> dict[str, float]:
     metrics = await s.call("Page.getLayoutMetrics")
     size = metrics.get("cssContentSize") or metrics["contentSize"]
-    return {"x": 0, "y": 0, "width": 1280, "height": min(size["height"], 16000), "scale": 1}
+    return {"x": 0, "y": 0, "width": width, "height": min(size["height"], 16000), "scale": 1}
 
 
-def inspect_page(html: Path, screenshot: Path, *, timeout_s: float = 60) -> PageReport:
-    """Open ``html`` from disk in headless Chromium and report what a reader's browser would see."""
+def inspect_page(html: Path, screenshot: Path, *, width: int = 1280, timeout_s: float = 60) -> PageReport:
+    """Open ``html`` from disk in headless Chromium ``width`` CSS px wide and report what a reader would see."""
     binary = chromium_binary()
     assert binary, "chromium is not installed"
     # chromium may still be writing its profile as it exits: a leftover temp file must not fail the test
@@ -146,7 +169,8 @@ def inspect_page(html: Path, screenshot: Path, *, timeout_s: float = 60) -> Page
         )
         try:
             port = _devtools_port(Path(profile), proc, 30)
-            return asyncio.run(asyncio.wait_for(_inspect(port, html.resolve().as_uri(), screenshot), timeout_s))
+            page = _inspect(port, html.resolve().as_uri(), screenshot, width)
+            return asyncio.run(asyncio.wait_for(page, timeout_s))
         finally:
             proc.terminate()
             try:

@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.report.conftest import MIX, SyntheticRun
+from twin import load_profile
 from twin.metrics import read_exchange_log
 
 
@@ -125,8 +126,11 @@ def test_html_tables_show_the_same_numbers(full_run: SyntheticRun, expected: dic
     parser = _Rows()
     parser.feed((full_run.path / "report.html").read_text(encoding="utf-8"))
     for op in MIX:
-        cells = parser.rows[("interface", op)]
+        section, name, name_cn, _group, *cells = parser.rows[("interface", op)]
         exp = expected[op]
+        spec = load_profile("qingke-mes-v1").operation(op)
+        assert (section, name, name_cn) == (spec.section, op, spec.name_cn)  # as an MES team names its interfaces
+        cells = ["", "", *cells]
         assert int(cells[2].replace(",", "")) == exp.count
         rate = float(cells[4].rstrip(" %")) / 100 if cells[4] != "0" else 0.0
         assert rate == pytest.approx(exp.failures / exp.count, rel=5e-3)  # shown with 3 digits
@@ -139,6 +143,25 @@ def test_html_tables_show_the_same_numbers(full_run: SyntheticRun, expected: dic
         assert abs(p99 - exp.pct_ms(exp.latency, 99)) <= max(exp.pct_ms(exp.latency, 99) * 0.006, 0.006)  # 3 digits
     total = parser.rows[("group", "all")]
     assert int(total[1].replace(",", "")) == expected["Aggregated"].count
+
+
+def test_slowest_interfaces_and_failures_by_code_answer_first(
+    full_run: SyntheticRun, expected: dict[str, Expected]
+) -> None:
+    html = (full_run.path / "report.html").read_text(encoding="utf-8")
+    parser = _Rows()
+    parser.feed(html)
+    slowest = [(name, cells) for (kind, name), cells in parser.rows.items() if kind == "slowest"]
+    by_p99 = sorted(MIX, key=lambda op: -expected[op].pct_ms(expected[op].latency, 99))
+    assert [name for name, _ in slowest] == by_p99  # slowest first, every interface of a small run
+    section, op, name_cn, *_ = slowest[0][1]
+    assert (section, op, name_cn) == (load_profile("qingke-mes-v1").operation(by_p99[0]).section, by_p99[0],
+                                      load_profile("qingke-mes-v1").operation(by_p99[0]).name_cn)  # fmt: skip
+    assert html.index('id="verdict"') < html.index('id="slowest"') < html.index('id="errors"') < html.index('id="line"')
+    assert html.index('id="line"') < html.index('id="interfaces"') < html.index('id="plots"')
+    errors = html[html.index('id="errors"') : html.index('id="line"')]
+    assert "HTTP 503 Service Unavailable" in errors and "no answer (timeout)" in errors
+    assert "refused by the MES (spec: 0 is success" in errors  # Inbound's code 1
 
 
 def test_history_adds_up_to_the_totals(full_run: SyntheticRun, expected: dict[str, Expected]) -> None:
@@ -171,8 +194,9 @@ def test_every_file_of_the_report_is_written(full_run: SyntheticRun) -> None:
     assert verdict["met"] is False and any(c["target"] == "interlocks" for c in verdict["checks"])
     html = (full_run.path / "report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 6 and "http://" not in html and "https://" not in html
-    assert html.index('id="verdict"') < html.index('id="settings"') < html.index('id="kpis"')
-    assert html.index('id="kpis"') < html.index('id="interfaces"') < html.index('id="plots"')
+    assert html.index('id="verdict"') < html.index('id="answer"') < html.index('id="line"')
+    order = [html.index(f'id="{part}"') for part in ("line", "settings", "interfaces", "plots")]
+    assert order == sorted(order)
     assert math.isclose(json.loads((full_run.path / "summary.json").read_text())["line"]["yield"], 0.934)
 
 
@@ -188,7 +212,7 @@ def test_the_outage_table_sets_the_recorded_drain_beside_the_measured_one(full_r
 
 
 class _Tables(HTMLParser):
-    """Rows (header first) of the first table after each ``<h2 id=...>``."""
+    """Rows (header first) of the tables after each ``<h2 id=...>`` or ``<h3 id=...>``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -197,7 +221,7 @@ class _Tables(HTMLParser):
         self.text: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "h2":
+        if tag in ("h2", "h3") and dict(attrs).get("id"):
             self.section = dict(attrs).get("id") or ""
         elif tag == "tr" and self.section:
             self.after.setdefault(self.section, []).append([])

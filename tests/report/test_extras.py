@@ -84,8 +84,9 @@ def test_a_twin_run_folder_gets_every_part_of_the_report(twin_run_folder: Path) 
     assert plots == {"throughput_p99", "spectrum", "errors", "backlog", "interlocks"}
     assert "no hourly output" in html  # the one thing `twin run` does not record yet: named, not drawn
     assert "no line KPIs" not in html and ">winding<" in html  # a station of line_kpis
-    assert "<h3>stations</h3>" in html and "<h3>calls</h3>" not in html  # call counts: the interface table
-    assert ">cost cells<" in html and "4 h 00 min" in html  # offline_compare and run.virtual_s
+    assert "<h3>Stations (over the KPI window)</h3>" in html and "<h3>calls</h3>" not in html  # calls: the table
+    assert "lost 10 good cells (5.88 %)" in html and "4 h 00 min" in html  # offline_compare and run.virtual_s
+    assert ">OEE<" in html and "start s" not in html and "cost pct" not in html  # units, nothing internal
     outage_rows = html.split('id="outages"')[1].split("</table>")[0]
     assert "5 min 00 s" in outage_rows and "60 s" in outage_rows and ">no answer<" in outage_rows
     assert "(± " in outage_rows  # the drain measured from the log beside the recorded one

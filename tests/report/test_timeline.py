@@ -92,3 +92,15 @@ def test_the_drain_is_measured_from_the_log_to_a_bucket(scanned, full_run: Synth
     measured = t.drained_s(start, end)
     assert measured is not None and actual <= measured <= actual + t.bucket_s
     assert t.drained_s(t.n_buckets * t.bucket_s - 1, t.n_buckets * t.bucket_s) == 0.0  # nothing owed: drained
+
+
+def test_the_virtual_clock_follows_the_log(scanned) -> None:  # type: ignore[no-untyped-def]
+    """Plots run along the line's virtual time: the log's intended virtual time against its wall time."""
+    from tests.report.conftest import SPEED
+
+    t, xs = scanned
+    assert t.clock.speed == pytest.approx(SPEED, rel=0.01)
+    for ex in xs[:: max(1, len(xs) // 50)]:
+        wall = ex.intended_wall - t.origin_wall
+        assert float(t.clock.virtual(wall)) == pytest.approx(ex.intended_virtual_s, abs=t.bucket_s * SPEED)
+        assert float(t.clock.wall(ex.intended_virtual_s)) == pytest.approx(wall, abs=t.bucket_s)

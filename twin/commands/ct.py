@@ -46,15 +46,37 @@ def ct() -> None:
 
 
 @ct.command()
-@click.option("--inverters", "count", type=click.IntRange(1, 100_000), default=50, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--inverters",
+    "count",
+    type=click.IntRange(1, 100_000),
+    default=50,
+    show_default=True,
+    help="Virtual inverters in the fleet.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8090, show_default=True, help="0 picks a free port.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same fleet.")
-@click.option("--token", "tokens", multiple=True, help=f"Accepted Token header value(s) [default: {DEFAULT_TOKEN}].")
-@click.option("--check-s", default=None, help="How long a check runs, seconds or a range [profile: 60-180].")
-@click.option("--delivery-s", default=None, help="Delay before the inverter takes the command [profile: 1-5].")
+@click.option(
+    "--token",
+    "tokens",
+    multiple=True,
+    show_default=DEFAULT_TOKEN,
+    help="Accepted Token header value (repeat the option for more).",
+)
+@click.option(
+    "--check-s", default=None, show_default="the profile's, 60-180", help="How long a check runs (s, or a range LO-HI)."
+)
+@click.option(
+    "--delivery-s",
+    default=None,
+    show_default="the profile's, 1-5",
+    help="Delay before the inverter takes the command (s, or LO-HI).",
+)
 @click.option("--sn-file", type=click.Path(dir_okay=False, path_type=Path), help="Write every serial number here.")
-@click.option("--duration-s", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option(
+    "--duration-s", type=float, default=None, show_default="until Ctrl-C", help="Stop after this many seconds."
+)
 def serve(
     count: int,
     host: str,
@@ -126,9 +148,23 @@ def _serials(sns: tuple[str, ...], sn_file: Path | None) -> list[str]:
 @click.option("--url", required=True, envvar="TWIN_CT_URL", help="The cloud's base URL ({{EU}} of the spec).")
 @click.option("--token", default=DEFAULT_TOKEN, envvar="TWIN_CT_TOKEN", show_default=True, help="Token header.")
 @click.option("--sn-file", type=click.Path(dir_okay=False, path_type=Path), help="Serial numbers, one a line.")
-@click.option("--poll-s", type=click.FloatRange(min=0.001), default=None, help="Poll period [profile: 10].")
-@click.option("--timeout-s", type=click.FloatRange(min=0.001), default=600.0, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@click.option(
+    "--poll-s",
+    type=click.FloatRange(min=0.001),
+    default=None,
+    show_default="the profile's, 10",
+    help="Poll period (s).",
+)
+@click.option(
+    "--timeout-s",
+    type=click.FloatRange(min=0.001),
+    default=600.0,
+    show_default=True,
+    help="Give up on a check after (s).",
+)
+@click.option(
+    "--concurrency", type=click.IntRange(1, 100_000), default=200, show_default=True, help="Inverters checked at once."
+)
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 @click.option("--exchange-log", type=click.Path(dir_okay=False, path_type=Path), help="Every call, CSV (gzip).")
 def check(

@@ -26,9 +26,15 @@ def energy() -> None:
 
 
 @energy.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8443, show_default=True, help="0 picks a free port.")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None, help="SQLite file [in memory].")
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    show_default="in memory",
+    help="SQLite file of the stored values.",
+)
 @click.option(
     "--error-rate",
     type=click.FloatRange(0, 1),
@@ -37,18 +43,26 @@ def energy() -> None:
     help="Share of requests answered with --error-code.",
 )
 @click.option(
-    "--error-code", type=click.Choice(["E1001", "E1002", "E2001", "E2002"]), default="E1001", show_default=True
+    "--error-code",
+    type=click.Choice(["E1001", "E1002", "E2001", "E2002"]),
+    default="E1001",
+    show_default=True,
+    help="Return code of the answers --error-rate fails.",
 )
 @click.option(
     "--slow-rate", type=click.FloatRange(0, 1), default=0.0, show_default=True, help="Share answered --slow-s late."
 )
-@click.option("--slow-s", type=click.FloatRange(min=0), default=40.0, show_default=True)
+@click.option(
+    "--slow-s", type=click.FloatRange(min=0), default=40.0, show_default=True, help="How late a slow answer is (s)."
+)
 @click.option("--reg-version", default="1", show_default=True, help="regVersion the version check answers.")
 @click.option("--dic-version", default="1", show_default=True, help="dicVersion the version check answers.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Serve HTTPS: PEM cert.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The certificate's key.")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--duration-s", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same behaviour.")
+@click.option(
+    "--duration-s", type=float, default=None, show_default="until Ctrl-C", help="Stop after this many seconds."
+)
 def serve(
     host: str,
     port: int,
@@ -118,20 +132,26 @@ async def _serve(platform: Any, host: str, port: int, duration_s: float | None) 
     "--start",
     "start_text",
     default=None,
-    help="Virtual start, 'YYYY-MM-DD HH:MM' plant time [now, to the quarter hour].",
+    show_default="now, to the quarter hour",
+    help="Virtual start, 'YYYY-MM-DD HH:MM' plant time.",
 )
 @click.option("--upload-every", default="1d", show_default=True, help="Upload period (EN-16): 1d, 1h, 15m...")
 @click.option("--upload-offset", default="30m", show_default=True, help="Upload time past the period's start.")
-@click.option("--timeout-s", type=click.FloatRange(min=0.01), default=30.0, show_default=True)
-@click.option("--retry-pause-s", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option(
+    "--timeout-s", type=click.FloatRange(min=0.01), default=30.0, show_default=True, help="Wait for an answer (s)."
+)
+@click.option(
+    "--retry-pause-s", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Pause before a resend (s)."
+)
 @click.option("--ca", "ca_file", type=click.Path(exists=True, dir_okay=False), help="Trust this CA (PEM) for HTTPS.")
 @click.option(
     "--db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The uplink's queue (SQLite) [in memory].",
+    show_default="in memory",
+    help="The uplink's queue (SQLite).",
 )
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same behaviour.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the summary here.")
 @click.option("--quiet", is_flag=True, help="Print only the summary, not every call.")
 def upload(

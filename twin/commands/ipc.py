@@ -26,21 +26,36 @@ def ipc() -> None:
 
 
 @ipc.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=5000, show_default=True, help="0 picks a free port.")
-@click.option("--push-s", type=click.FloatRange(min=0.01), default=None, help="Picture push period [profile: 5].")
+@click.option(
+    "--push-s",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    show_default="the profile's, 5",
+    help="Picture push period (s).",
+)
 @click.option(
     "--customer-s",
     type=click.FloatRange(min=0),
     default=None,
-    help="A customer inserts a card this long after the front gate opens [profile: 2].",
+    show_default="the profile's, 2",
+    help="A customer inserts a card this long (s) after the front gate opens.",
 )
 @click.option(
-    "--insert-timeout-s", type=click.FloatRange(min=0.01), default=None, help="0xE012 gives up after [profile: 30]."
+    "--insert-timeout-s",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    show_default="the profile's, 30",
+    help="0xE012 gives up after this long (s).",
 )
-@click.option("--hopper", type=click.IntRange(0), default=None, help="Cards in the rear bin [profile: 50].")
-@click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--duration-s", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+@click.option(
+    "--hopper", type=click.IntRange(0), default=None, show_default="the profile's, 50", help="Cards in the rear bin."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same behaviour.")
+@click.option(
+    "--duration-s", type=float, default=None, show_default="until Ctrl-C", help="Stop after this many seconds."
+)
 def serve(
     host: str,
     port: int,
@@ -107,12 +122,19 @@ def _script(path: Path | None) -> list[dict[str, Any]] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Steps (YAML) instead of the profile's default session.",
 )
-@click.option("--reply-timeout-s", type=click.FloatRange(min=0.01), default=40.0, show_default=True)
+@click.option(
+    "--reply-timeout-s",
+    type=click.FloatRange(min=0.01),
+    default=40.0,
+    show_default=True,
+    help="Wait for an answer (s).",
+)
 @click.option(
     "--push-timeout-s",
     type=click.FloatRange(min=0.01),
     default=None,
-    help="Wait for a picture push at most [2 x push period + 5].",
+    show_default="2 x push period + 5",
+    help="Wait for a picture push at most (s).",
 )
 @click.option(
     "--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), help="Write the step results here."

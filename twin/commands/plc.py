@@ -84,11 +84,13 @@ async def _until_stopped(duration_s: float | None) -> None:
 
 @plc.command("serve")
 @click.option("--map", "map_ref", required=True, help="I/O map name (lines/plc) or file.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), help="Port [the map's; 0 picks a free one].")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), show_default="the map's", help="Port to listen on; 0 picks a free one."
+)
 @click.option("--cycle-s", type=float, help="Run a scripted station: one cycle every this many seconds.")
 @click.option("--ignore-interlock", is_flag=True, help="The scripted station does not stop on the interlock.")
-@click.option("--duration-s", type=float, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--duration-s", type=float, show_default="until Ctrl-C", help="Stop after this many seconds.")
 def serve(
     map_ref: str, host: str, port: int | None, cycle_s: float | None, ignore_interlock: bool, duration_s: float | None
 ) -> None:
@@ -147,7 +149,7 @@ def _link(map_ref: str, connect: str, timeout_s: float) -> Any:
 @click.option("--map", "map_ref", required=True, help="I/O map name (lines/plc) or file.")
 @click.option("--connect", required=True, metavar="HOST[:PORT]", help="The PLC.")
 @click.option("--timeout-s", type=float, default=2.0, show_default=True, help="Per request.")
-@click.option("--duration-s", type=float, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--duration-s", type=float, show_default="until Ctrl-C", help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event.")
 def watch(map_ref: str, connect: str, timeout_s: float, duration_s: float | None, as_json: bool) -> None:
     """Watch a real PLC: run bit, cycles with barcodes, alarms, link losses (retried with back-off)."""
@@ -171,7 +173,7 @@ def watch(map_ref: str, connect: str, timeout_s: float, duration_s: float | None
 @click.option("--map", "map_ref", required=True, help="I/O map name (lines/plc) or file.")
 @click.option("--connect", required=True, metavar="HOST[:PORT]", help="The PLC.")
 @click.option("--code", type=int, default=500201, show_default=True, help="InterlockCode written with the bit.")
-@click.option("--timeout-s", type=float, help="Reaction limit [the map's interlock_timeout_ms].")
+@click.option("--timeout-s", type=float, show_default="the map's interlock_timeout_ms", help="Reaction limit (s).")
 @click.option(
     "--wait-running-s",
     type=float,
@@ -179,7 +181,7 @@ def watch(map_ref: str, connect: str, timeout_s: float, duration_s: float | None
     show_default=True,
     help="Wait this long for the run bit before setting the interlock.",
 )
-@click.option("--keep", is_flag=True, help="Leave the interlock set (default: release it after the check).")
+@click.option("--keep", is_flag=True, help="Leave the interlock set instead of releasing it after the check.")
 def interlock(
     map_ref: str, connect: str, code: int, timeout_s: float | None, wait_running_s: float, keep: bool
 ) -> None:
@@ -216,11 +218,13 @@ async def _interlock(link: Any, code: int, timeout_s: float | None, wait_s: floa
 @click.option("--connect", required=True, metavar="HOST[:PORT]", help="The real PLC.")
 @click.option("--equipment", required=True, help="The equipment code the station has at the MES (A02-WIND-01).")
 @click.option("--mes", "mes_ref", required=True, metavar="URL|embedded", help="The MES, or 'embedded' (in-process).")
-@click.option("--report", multiple=True, help="MES call per finished part, in order (repeat) [Outbound].")
+@click.option(
+    "--report", multiple=True, show_default="Outbound", help="MES call per finished part, in order (repeat the option)."
+)
 @click.option("--listen", default="127.0.0.1:6868", show_default=True, help="Section-3 listener (HOST:PORT, 0 = free).")
 @click.option("--line", "line_ref", default="line-A02", show_default=True, help="Product, operator, embedded MES.")
-@click.option("--heartbeat-s", type=float, help="Heartbeat period [the line file's, 10].")
-@click.option("--duration-s", type=float, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--heartbeat-s", type=float, show_default="the line file's, 10", help="Heartbeat period (s).")
+@click.option("--duration-s", type=float, show_default="until Ctrl-C", help="Stop after this many seconds.")
 @click.option("--json", "as_json", is_flag=True, help="The summary as JSON at the end.")
 def host(
     map_ref: str,

@@ -37,24 +37,29 @@ def split_address(text: str, option: str, *, default_port: int | None = None) ->
 def rule_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The rules' times, for both the live proxy and the report (flag > TWIN_* variable > recording > file)."""
     options = [
-        click.option("--heartbeat-s", type=float, envvar="TWIN_HEARTBEAT_S", help="Heartbeat period [10]."),
+        click.option(
+            "--heartbeat-s", type=float, envvar="TWIN_HEARTBEAT_S", show_default="10", help="Heartbeat period (s)."
+        ),
         click.option(
             "--heartbeat-tolerance-s",
             type=float,
             envvar="TWIN_HEARTBEAT_TOLERANCE_S",
-            help="Allowed deviation of each heartbeat gap [2].",
+            show_default="2",
+            help="Allowed deviation of each heartbeat gap (s).",
         ),
         click.option(
             "--down-reason-after-s",
             type=float,
             envvar="TWIN_DOWN_REASON_AFTER_S",
-            help="Stops longer than this need a down reason [180].",
+            show_default="180",
+            help="Stops longer than this (s) need a down reason.",
         ),
         click.option(
             "--long-stop-s",
             type=float,
             envvar="TWIN_LONG_STOP_S",
-            help="Stops at least this long need verification (2.9) again [180].",
+            show_default="180",
+            help="Stops at least this long (s) need verification (2.9) again.",
         ),
     ]
     for option in reversed(options):
@@ -110,7 +115,10 @@ async def start_embedded_mes(proxy_: Any, *, line: str, db: str, profile: str | 
 @click.option("--listen", default="127.0.0.1:8880", show_default=True, help="HOST:PORT the host PCs call as MES.")
 @click.option("--upstream", help="The MES the proxy forwards to: a URL, or 'embedded'.")
 @click.option(
-    "--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Record here [reports/proxy/<timestamp>]."
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    show_default="reports/proxy/<timestamp>",
+    help="Record here.",
 )
 @click.option(
     "--host-map",
@@ -127,10 +135,14 @@ async def start_embedded_mes(proxy_: Any, *, line: str, db: str, profile: str | 
     help="Port of a host not in the host map (reached at the address it calls from).",
 )
 @click.option("--line", "line_ref", help="Line file: tells the rules each equipment's process.")
-@click.option("--profile", "profile_ref", default=DEFAULT_PROFILE, show_default=True)
-@click.option("--upstream-timeout-s", type=float, default=10.0, show_default=True)
+@click.option(
+    "--profile", "profile_ref", default=DEFAULT_PROFILE, show_default=True, help="Profile to validate against."
+)
+@click.option(
+    "--upstream-timeout-s", type=float, default=10.0, show_default=True, help="Seconds to wait for the MES's answer."
+)
 @click.option("--mes-db", default=":memory:", show_default=True, help="SQLite file of --upstream embedded.")
-@click.option("--duration-s", type=float, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--duration-s", type=float, show_default="until Ctrl-C", help="Stop after this many seconds.")
 @rule_options
 @click.pass_context
 def proxy(ctx: click.Context, **opts: Any) -> None:
@@ -218,9 +230,13 @@ async def _run_proxy(**opts: Any) -> None:
 
 @proxy.command("report")
 @click.argument("record_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write here [RECORD_DIR].")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), show_default="RECORD_DIR", help="Write the reports here."
+)
 @click.option("--line", "line_ref", help="Line file: tells the rules each equipment's process.")
-@click.option("--profile", "profile_ref", default=None, help="Profile [the recording's].")
+@click.option(
+    "--profile", "profile_ref", default=None, show_default="the recording's", help="Profile to check against."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of the text.")
 @rule_options
 def report(

@@ -62,15 +62,19 @@ class _ReportGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_ReportGroup)
+@click.group(cls=_ReportGroup, options_metavar="", subcommand_metavar="RUN_DIR [--slo FILE] | compare BASE NEW")
 def report() -> None:
-    """Reports of a run: `twin report RUN_DIR [--slo FILE]`, `twin report compare BASE NEW`.
+    """The report of a run folder, and the comparison of two runs.
 
     \b
-    Every run folder (reports/<line>/<timestamp>/) gets report.html (one self-contained page), plots/*.png,
-    stats.csv and stats_history.csv (Locust's columns, then ours) and verdict.json, beside the run's
-    summary.json (the same figures, for machines).
-    Exit codes: 0 SLOs met (or none given) / no regression, 1 not met / regression, 2 bad input.
+      twin report RUN_DIR [--slo FILE]       the run's report again (short for: build)
+      twin report compare BASE NEW           what got better or worse from BASE to NEW
+
+    \b
+    A run folder (reports/<line>/<timestamp>/) gets report.html (one self-contained page),
+    plots/*.png, stats.csv and stats_history.csv (Locust's columns, then ours) and verdict.json,
+    beside the run's summary.json (the same figures, for machines).
+    Exit codes: 0 SLOs met (or none given) / no regression, 1 not met / a regression, 2 bad input.
     """
 
 
@@ -78,7 +82,7 @@ def report() -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @slo_option
 def build(run_dir: Path, slo: str | None) -> None:
-    """Write RUN_DIR's report files again, checking the SLOs of FILE (or of the folder's slo.yaml)."""
+    """RUN_DIR's report again, as `twin report RUN_DIR`; SLOs given, or the folder's."""
     report_run(run_dir, slo)
 
 
@@ -100,10 +104,11 @@ def build(run_dir: Path, slo: str | None) -> None:
     type=click.Path(path_type=Path),
     default=None,
     metavar="FILE",
-    help="Where to write the comparison page (default: NEW/compare.html; compare.json beside it).",
+    show_default="NEW/compare.html",
+    help="Where to write the comparison page (compare.json is written beside it).",
 )
 def compare(base: Path, new: Path, threshold_pct: float, out: Path | None) -> None:
-    """What got better or worse from run BASE to run NEW, per interface; exit 1 on a regression."""
+    """What got better or worse from run BASE to run NEW, per interface."""
     from twin.report import compare_runs
     from twin.report.compare import RegressionFound, summary_lines, write_comparison
 

@@ -18,8 +18,7 @@ from hdrh.histogram import HdrHistogram
 
 from twin.metrics.histograms import InterfaceStats
 from twin.metrics.runfolder import write_json
-from twin.report import csvout, extras
-from twin.report import plots as draw
+from twin.report import answers, csvout, extras, lineview
 from twin.report.groups import ALL, busiest, merged, partition
 from twin.report.html import (
     fmt_duration,
@@ -31,16 +30,15 @@ from twin.report.html import (
     traffic_cards,
     verdict_view,
 )
-from twin.report.kpis import blocks, flatten, fmt
-from twin.report.plotting import Plot
+from twin.report.image import Plot
+from twin.report.kpis import blocks, fmt
 from twin.report.rundata import RunData, load_run
 from twin.report.slo import Slo, Verdict, check, load_slo
+from twin.report.spec import SpecNames, is_embedded, section_key
 from twin.report.tables import group_rows, interface_rows, success_outcomes
 from twin.report.timeline import Timeline, scan_log
 
 SLO_COPY = "slo.yaml"
-#: Line KPIs not shown as such: hourly output is a plot; the model's own call counts repeat the interface table.
-LINE_SKIP = ("hourly", "calls")
 OUTPUTS = ("report.html", "plots/", "stats.csv", "stats_history.csv", "verdict.json", "summary.json")
 
 
@@ -68,7 +66,9 @@ def _windows(items: Any, origin: float) -> list[tuple[float, float]]:
 def make_plots(
     run: RunData, t: Timeline | None, groups: Mapping[str, Sequence[str]], slo: Slo | None
 ) -> tuple[list[Plot], list[str]]:
-    """The plots the data allows, and a sentence for each one left out."""
+    """The plots the data allows, and a sentence for each one left out (nothing to show is not drawn)."""
+    from twin.report import plots as draw  # matplotlib: only when a report is made
+
     groups = {g: list(m) for g, m in groups.items() if m}  # the same groups, in the same colours, everywhere
     stats = run.interfaces()
     hists = {name: _merge(stats, members) for name, members in groups.items()}
@@ -81,14 +81,27 @@ def make_plots(
     else:
         windows = _windows(outages, t.origin_wall)
         made.insert(0, draw.throughput_latency(t, groups, windows))
-        made.append(draw.errors(t, windows))
+        failed = draw.errors(t, windows)
+        if failed is not None:
+            made.append(failed)
+        else:
+            omitted.append("failed exchanges over time: no exchange failed in this run.")
         if outages:
             made.append(draw.backlog(t, outages, windows))
         else:
             omitted.append("the offline backlog: the MES had no outage in this run.")
     hourly = extras.hourly(run.summary)
-    if hourly and t is not None:
-        made.append(draw.output_vs_latency(hourly, t.virtual_hours))
+    span = extras.virtual_s(run.summary) or (
+        float(t.clock.virtual_s[-1]) if t is not None and len(t.clock.virtual_s) else 0
+    )
+    plot = draw.output_vs_latency(hourly, t.virtual_hours, span) if hourly and t is not None else None
+    if plot is not None:
+        made.append(plot)
+    elif hourly and t is not None:
+        omitted.append(
+            f"the line's output per hour against MES latency: the run covers {fmt_duration(span)} of virtual time, "
+            f"less than {draw.MIN_HOURS} hours (its output is under 'The line')."
+        )
     else:
         omitted.append("the line's output against MES latency: no hourly output in summary.json (hourly).")
     items = extras.interlocks(run.summary) or []
@@ -126,6 +139,12 @@ def _context(
     line, cost = extras.line_kpis(run.summary), extras.cost(run.summary)
     interlocks, outages = extras.interlocks(run.summary), extras.outages(run.summary)
     origin = run.started_wall or (t.origin_wall if t else None)
+    spec = SpecNames()
+    i_rows = interface_rows(stats, run.wall_s, group_of)
+    i_rows.sort(key=lambda r: (section_key(spec.of(r.name).section), r.name))
+    slowest = answers.slowest(i_rows, spec)
+    lost = answers.output_cost(cost)
+    faults = run.summary.get("faults")
     return {
         "run": {
             "name": run.name,
@@ -135,12 +154,18 @@ def _context(
         },
         "verdict": verdict_view(verdict, slo.title if slo else None),
         "notes": notes,
-        "settings": flatten(run.settings),
+        "answer": answers.headline(lost, slowest, g_rows[-1], run.wall_s),
+        "lost": lost,
+        "slowest": slowest,
+        "slow_ms": answers.SLOW_P99_MS,
+        "errors": answers.errors_by_code(i_rows, spec, embedded=is_embedded(run.settings)),
+        "settings": lineview.settings_rows(run.settings, fmt_duration),
         "traffic": traffic_cards(g_rows[-1], run.wall_s, extras.virtual_s(run.summary)),
-        "line": blocks(line, skip=LINE_SKIP) if line else None,
-        "cost": blocks(cost if isinstance(cost, Mapping) else {"output_cost_of_mes_latency": cost}) if cost else None,
+        "line": lineview.line_blocks(line) if line else None,
+        "line_window": lineview.window(line, fmt_duration) if line else None,
+        "faults": blocks(faults) if isinstance(faults, Mapping) and faults else None,
         "groups": [row_view(r) for r in g_rows],
-        "interfaces": [row_view(r) for r in interface_rows(stats, run.wall_s, group_of)],
+        "interfaces": [row_view(r, spec.of(r.name).section, spec.of(r.name).name_cn) for r in i_rows],
         "omitted": omitted,
         "interlocks": interlock_table(interlocks) if interlocks else None,
         "outages": outage_table(outages, origin, _drains(outages, t)) if outages else None,

@@ -18,8 +18,8 @@ from typing import Any
 import jinja2
 
 from twin import __version__
+from twin.report.image import Plot
 from twin.report.kpis import Table, fmt
-from twin.report.plotting import Plot
 from twin.report.slo import Check, Verdict
 from twin.report.tables import InterfaceRow
 
@@ -50,12 +50,14 @@ def fmt_duration(seconds: float) -> str:
     return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min {rest % 60:02d} s"
 
 
-def row_view(r: InterfaceRow) -> dict[str, Any]:
+def row_view(r: InterfaceRow, section: str = "", name_cn: str = "") -> dict[str, Any]:
     pcts = (50.0, 90.0, 99.0, 99.9)
     shown = [f"{k}: {fmt(n)} ({fmt_rate(n / r.count)})" for k, n in r.errors[:4]]  # the error rate, by code
     errors = " · ".join(shown) + (" · …" if len(r.errors) > 4 else "")
     return {
         "name": r.name,
+        "section": section,
+        "name_cn": name_cn,
         "group": r.group,
         "count": fmt(r.count),
         "rate": fmt(r.rate_per_s),
@@ -95,18 +97,25 @@ def verdict_view(v: Verdict, slo_title: str | None) -> dict[str, Any]:
     }
 
 
+def _with_ms(x: float | None) -> str:
+    text = fmt_ms(x)
+    return text if text == "—" else f"{text} ms"
+
+
 def traffic_cards(total: InterfaceRow, wall_s: float, virtual_s: float | None) -> list[tuple[str, str, bool]]:
+    """The run's traffic in a few cards, each value with its unit."""
+    late = f"{fmt(total.late_starts)} ({fmt_rate(total.late_starts / total.count)})" if total.count else "0"
     cards = [
         ("exchanges", fmt(total.count), False),
-        ("requests per second", fmt(total.rate_per_s), False),
+        ("requests per wall second", f"{total.rate_per_s:,.3g} req/s", False),
         ("error rate", fmt_rate(total.error_rate), total.failures > 0),
-        ("p50 latency (ms)", fmt_ms(total.latency.get(50.0)), False),
-        ("p99 latency (ms)", fmt_ms(total.latency.get(99.0)), False),
-        ("p99.9 latency (ms)", fmt_ms(total.latency.get(99.9)), False),
-        ("max latency (ms)", fmt_ms(total.latency.max), False),
-        ("p99 service time (ms)", fmt_ms(total.service.get(99.0)), False),
-        ("late starts", fmt(total.late_starts), total.late_starts > 0),
-        ("wall time", fmt_duration(wall_s), False),
+        ("p50 latency", _with_ms(total.latency.get(50.0)), False),
+        ("p99 latency", _with_ms(total.latency.get(99.0)), False),
+        ("p99.9 latency", _with_ms(total.latency.get(99.9)), False),
+        ("max latency", _with_ms(total.latency.max), False),
+        ("p99 service time", _with_ms(total.service.get(99.0)), False),
+        ("late starts (sent > 5 ms late)", late, False),
+        ("wall time of the run", fmt_duration(wall_s), False),
     ]
     if virtual_s is not None:
         cards.append(("virtual time of the line", fmt_duration(virtual_s), False))

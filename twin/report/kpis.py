@@ -72,6 +72,7 @@ class Table:
     columns: list[str]
     rows: list[list[str]]
     more: int = 0  # rows left out
+    left: int = 1  # leading columns of names (left-aligned); the rest are figures
 
 
 @dataclass(slots=True)

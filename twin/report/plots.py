@@ -1,6 +1,6 @@
 """The report's plots, each a PNG: throughput and p99 over time, percentile spectra, errors, the line's
-output against MES latency, interlock reaction times, the offline backlog. A plot whose data the run did
-not record is not drawn (the report says why); one whose data is empty is drawn and says so.
+output against MES latency, interlock reaction times, the offline backlog. A plot with nothing to show is
+not drawn (the report says why). Time runs along the line's virtual time, the run's wall time on top.
 """
 
 from __future__ import annotations
@@ -15,28 +15,38 @@ from matplotlib.ticker import MaxNLocator
 
 from twin.metrics.hdrarrays import HdrArrays
 from twin.report.groups import ALL
+from twin.report.image import Plot
 from twin.report.plotting import (
-    Plot,
     colours,
-    empty_note,
     figure,
-    legend,
+    legend_outside,
     log_scale,
     masked,
     png,
     shade,
     time_axis,
+    wall_axis,
 )
 from twin.report.timeline import Timeline, percentile_ms
 
 TOP_OUTCOMES = 6
 
 
+def _virtual_x(t: Timeline, wall_s: np.ndarray) -> tuple[np.ndarray, float, str]:
+    """Wall seconds since the first exchange as x values on a virtual-time axis, its divisor and label."""
+    span = float(t.clock.virtual(t.n_buckets * t.bucket_s)) - float(t.clock.virtual(0.0))
+    scale, label = time_axis(span)
+    return t.clock.virtual(wall_s) / scale, scale, label
+
+
+def _virtual_windows(t: Timeline, windows: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [(float(t.clock.virtual(a)), float(t.clock.virtual(b))) for a, b in windows]
+
+
 def throughput_latency(
     t: Timeline, groups: Mapping[str, Sequence[str]], outages: Sequence[tuple[float, float]]
 ) -> Plot:
-    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
-    x = (t.bucket_start_s() + t.bucket_s / 2) / scale
+    x, scale, xlabel = _virtual_x(t, t.bucket_start_s() + t.bucket_s / 2)
     fig, (top, bottom) = figure(2, 5.6)
     col = colours(list(groups))
     for name, members in [*groups.items(), (ALL, t.interfaces)]:
@@ -51,15 +61,19 @@ def throughput_latency(
             x, masked(p99, count > 0), color=col[name], lw=width, label=name, marker="." if len(x) < 40 else None
         )
     for ax in (top, bottom):
-        shade(ax, outages, scale)
-    top.set_ylabel("answers per second")
-    top.set_title(f"Throughput per group (buckets of {t.bucket_s:g} s, by answer time)")
-    legend(top, loc="upper left", ncols=min(len(groups) + 2, 8))
+        shade(ax, _virtual_windows(t, outages), scale)
+    wall_axis(top, t.clock, scale)
+    top.set_ylabel("answers per wall second")
+    top.set_title(f"Throughput per group (buckets of {t.bucket_s:g} wall s, by answer time)")
+    legend_outside(top)
     log_scale(bottom.yaxis)
     bottom.set_ylabel("p99 latency (ms, log)")
     bottom.set_title("p99 latency from the intended send time, per group")
     bottom.set_xlabel(xlabel)
-    caption = "Answers per second and the 99th percentile of latency per time bucket; grey: MES outages."
+    caption = (
+        "Answers per wall second and the 99th percentile of latency per time bucket, along the line's virtual time "
+        "(the run's wall time on top); grey: MES outages."
+    )
     return Plot("throughput_p99", "Throughput and p99 latency over time", caption, png(fig))
 
 
@@ -87,7 +101,7 @@ def spectrum_axes(ax: Any, series: Sequence[tuple[str, HdrHistogram, str, str, f
     ax.set_xticks(ticks, [f"{100 * (1 - 1 / v):.{max(0, k - 2)}f}%" for k, v in enumerate(ticks)])
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms, log)")
-    legend(ax, loc="upper left")
+    legend_outside(ax)
 
 
 def spectrum(hists: Mapping[str, HdrHistogram], service_all: HdrHistogram) -> Plot:
@@ -106,43 +120,42 @@ def outcome_label(outcome: str) -> str:
     return f"code {outcome}" if outcome.lstrip("-").isdigit() else outcome
 
 
-def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot:
-    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
-    fig, (ax,) = figure(1, 3.4)
-    x = t.bucket_start_s() / scale
+def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot | None:
+    """Failures per second over time, stacked by outcome; None when nothing failed (nothing to draw)."""
     totals = t.failures_by_outcome.sum(axis=1)
     if not totals.sum():
-        empty_note(ax, "no failed exchange in this run")
-        ax.set_xlim(0, max(t.n_buckets * t.bucket_s / scale, 1e-9))
-    else:
-        order = [int(i) for i in np.argsort(-totals) if totals[i] > 0]
-        shown, rest = order[:TOP_OUTCOMES], order[TOP_OUTCOMES:]
-        edges = np.append(x, x[-1] + t.bucket_s / scale)
-        bottom = np.zeros(t.n_buckets)
-        stacks = [(outcome_label(t.outcomes[i]), t.failures_by_outcome[i]) for i in shown]
-        if rest:
-            stacks.append((f"{len(rest)} other outcomes", t.failures_by_outcome[rest].sum(axis=0)))
-        for label, values in stacks:  # one filled step artist per outcome: fast at any bucket count
-            top = bottom + values / t.bucket_s
-            ax.stairs(top, edges, baseline=bottom, fill=True, label=label[:40])
-            bottom = top
-        legend(ax, loc="upper left", ncols=2)
-    shade(ax, outages, scale)
-    ax.set_ylabel("failures per second")
+        return None
+    edges, scale, xlabel = _virtual_x(t, np.arange(t.n_buckets + 1) * t.bucket_s)
+    fig, (ax,) = figure(1, 3.4)
+    order = [int(i) for i in np.argsort(-totals) if totals[i] > 0]
+    shown, rest = order[:TOP_OUTCOMES], order[TOP_OUTCOMES:]
+    bottom = np.zeros(t.n_buckets)
+    stacks = [(outcome_label(t.outcomes[i]), t.failures_by_outcome[i]) for i in shown]
+    if rest:
+        stacks.append((f"{len(rest)} other outcomes", t.failures_by_outcome[rest].sum(axis=0)))
+    for label, values in stacks:  # one filled step artist per outcome: fast at any bucket count
+        top = bottom + values / t.bucket_s
+        ax.stairs(top, edges, baseline=bottom, fill=True, label=label[:40])
+        bottom = top
+    shade(ax, _virtual_windows(t, outages), scale)
+    wall_axis(ax, t.clock, scale)
+    legend_outside(ax)
+    ax.set_ylabel("failures per wall second")
     ax.set_xlabel(xlabel)
     ax.set_title("Failed exchanges over time, by outcome (business code, HTTP status, or no answer)")
-    return Plot("errors", "Errors over time", "Failures per second per time bucket, stacked by outcome.", png(fig))
+    caption = "Failures per wall second per time bucket, stacked by outcome, along the line's virtual time."
+    return Plot("errors", "Errors over time", caption, png(fig))
 
 
 def backlog(t: Timeline, outages: Sequence[Mapping[str, Any]], windows: Sequence[tuple[float, float]]) -> Plot:
-    scale, xlabel = time_axis(t.n_buckets * t.bucket_s)
+    x, scale, xlabel = _virtual_x(t, t.bucket_start_s() + t.bucket_s)
     fig, (ax,) = figure(1, 3.4)
-    x = (t.bucket_start_s() + t.bucket_s) / scale
     owed = t.backlog()
-    ax.step(x, owed, where="post", color="#d62728", lw=1.5, label="owed to the MES (intended, not yet sent)")
-    shade(ax, windows, scale)
+    ax.step(x, owed, where="post", color="#d62728", lw=1.5, label="owed to the MES\n(intended, not yet sent)")
+    virtual_windows = _virtual_windows(t, windows)
+    shade(ax, virtual_windows, scale)
     ax.set_ylim(0, max(float(owed.max()), 1.0) * 1.3)
-    for o, (_, end) in zip(outages, windows, strict=False):
+    for o, (_, end) in zip(outages, virtual_windows, strict=False):
         bits = [
             f"{k.replace('_', ' ')}: {o[k]:g}" for k in ("backlog_max", "drain_s") if isinstance(o.get(k), int | float)
         ]
@@ -156,34 +169,52 @@ def backlog(t: Timeline, outages: Sequence[Mapping[str, Any]], windows: Sequence
                 color="#333333",
                 va="top",
             )
+    wall_axis(ax, t.clock, scale)
+    legend_outside(ax)
     ax.set_ylabel("exchanges owed")
     ax.set_xlabel(xlabel)
     ax.set_title("Offline backlog: what equipment owed the MES, and how fast it drained")
-    legend(ax, loc="upper left")
-    caption = "Exchanges intended but not yet sent at each moment; grey: MES outages (drain as the run recorded)."
+    caption = (
+        "Exchanges intended but not yet sent at each moment, along the line's virtual time; grey: MES outages "
+        "(drain s: wall seconds, as the run recorded)."
+    )
     return Plot("backlog", "Offline backlog and drain", caption, png(fig))
 
 
-def output_vs_latency(hourly: Sequence[float], virtual_hours: np.ndarray) -> Plot:
+#: Fewer virtual hours than this and the output per hour is not plotted (one bar says nothing a card does not).
+MIN_HOURS = 2
+
+
+def output_vs_latency(hourly: Sequence[float], virtual_hours: np.ndarray, virtual_s: float) -> Plot | None:
+    """Good cells out per virtual hour (the last one partial) against that hour's MES p99; None under 2 hours."""
+    n = min(len(hourly), math.ceil(virtual_s / 3600 - 1e-9)) if virtual_s > 0 else len(hourly)
+    if n < MIN_HOURS:
+        return None
     fig, (ax,) = figure(1, 3.6)
-    hours = np.arange(len(hourly))
-    ax.bar(hours, hourly, color="#2ca02c", alpha=0.7, label="cells out per virtual hour")
-    ax.set_xlabel("virtual hour of the line")
-    ax.set_ylabel("cells out")
+    starts = np.arange(n, dtype=np.float64)
+    widths = np.minimum(starts + 1, max(virtual_s / 3600, n - 1 + 1e-9)) - starts
+    ax.bar(starts, hourly[:n], width=widths * 0.9, align="edge", color="#2ca02c", alpha=0.7,
+           label="good cells out in the virtual hour")  # fmt: skip
+    ax.set_xlabel("virtual time of the line (h)")
+    ax.set_ylabel("good cells out")
     right = ax.twinx()
-    n = min(len(hourly), len(virtual_hours)) if len(virtual_hours) else 0
-    if n:
-        p99 = percentile_ms(virtual_hours[:n], 99.0)
-        right.plot(hours[:n], p99, color="#d62728", marker="o", lw=1.5, label="MES p99 latency")
+    m = min(n, len(virtual_hours))
+    if m:
+        p99 = percentile_ms(virtual_hours[:m], 99.0)
+        right.plot(starts[:m] + widths[:m] / 2, p99, color="#d62728", marker="o", lw=1.5, label="MES p99 latency")
         log_scale(right.yaxis)
     right.set_ylabel("p99 latency (ms, log)", color="#d62728")
     right.grid(False)
+    ax.set_xlim(0, starts[-1] + widths[-1])
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0, max(max(hourly), 1.0) * 1.3)
+    ax.set_ylim(0, max(max(hourly[:n]), 1.0) * 1.15)
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="upper left", ncols=2)
-    ax.set_title("The line's output per hour against MES latency")
-    caption = "Bars: good cells out in each virtual hour; line: p99 latency of the MES calls intended in that hour."
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.0), borderaxespad=0.0)
+    ax.set_title("The line's output per virtual hour against MES latency")
+    partial = widths[-1] < 0.999
+    caption = "Bars: good cells out in each virtual hour; dots: p99 latency of the MES calls intended in that hour." + (
+        f" The last hour is partial ({widths[-1] * 60:.0f} virtual min)." if partial else ""
+    )
     return Plot("output_vs_latency", "Line output against MES latency", caption, png(fig))
 
 
@@ -212,12 +243,11 @@ def interlocks(items: Sequence[Mapping[str, Any]], limits: Mapping[str, float]) 
             ax.vlines(limits[code], row - 0.4, row + 0.4, color="#d62728", ls="--", lw=1, label="SLO limit")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), loc="lower right")
+    ax.legend(unique.values(), unique.keys(), loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.set_yticks(range(len(codes)), codes)
     ax.set_ylim(-0.6, len(codes) - 0.4)
     ax.set_xlim(0, edge * 1.05)
-    ax.set_xlabel("reaction time (s): MES decision, or receipt where the run has no decision time, to equipment "
-                  "stopped; x at the right edge: never stopped")  # fmt: skip
+    ax.set_xlabel("reaction time (wall s): MES decision (or receipt) to equipment stopped; x at the right: never")
     ax.set_ylabel("interlock code")
     ax.set_title("Interlock reaction times (spec 3.1)")
     caption = "One point per interlock the MES sent, by code; colour: outcome."

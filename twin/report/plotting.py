@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -35,16 +34,6 @@ STYLE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Plot:
-    """One PNG of the report: ``name`` is its file name stem under ``plots/``."""
-
-    name: str
-    title: str
-    caption: str
-    png: bytes
-
-
 def figure(rows: int = 1, height_in: float = 3.6, *, sharex: bool = True) -> tuple[Figure, Any]:
     matplotlib.rcParams.update(STYLE)
     fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
@@ -68,12 +57,38 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def time_axis(span_s: float) -> tuple[float, str]:
-    """Divisor and label for a time axis: seconds up to three minutes, minutes up to three hours, then hours."""
+    """Divisor and label for an axis of the line's virtual time: seconds up to 3 min, minutes up to 3 h, hours."""
     if span_s <= 180:
-        return 1.0, "seconds since the first exchange"
+        return 1.0, "virtual time of the line (s)"
     if span_s <= 3 * 3600:
-        return 60.0, "minutes since the first exchange"
-    return 3600.0, "hours since the first exchange"
+        return 60.0, "virtual time of the line (min)"
+    return 3600.0, "virtual time of the line (h)"
+
+
+def wall_axis(ax: Any, clock: Any, scale: float) -> None:
+    """Wall time of the run on the top edge of ``ax``, for an x axis in virtual time divided by ``scale``.
+
+    ``clock`` maps wall seconds to virtual seconds and back (``twin.report.timeline.VirtualClock``).
+    """
+    span = float(clock.wall_s[-1]) if len(clock.wall_s) else 0.0
+    unit, name = (60.0, "min") if span > 300 else (1.0, "s")
+    top = ax.secondary_xaxis(
+        "top",
+        functions=(
+            lambda v: clock.wall(np.asarray(v) * scale) / unit,
+            lambda w: clock.virtual(np.asarray(w) * unit) / scale,
+        ),
+    )
+    speed = clock.speed
+    pace = f", {speed:.3g} virtual s per wall s" if speed else ""
+    top.set_xlabel(f"wall time of the run ({name}{pace})", fontsize=8, color="#555555")
+    top.tick_params(labelsize=7, colors="#555555")
+
+
+def legend_outside(ax: Any) -> None:
+    """The legend to the right of the axes: it never covers data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
 def shade(ax: Any, windows: Sequence[tuple[float, float]], scale: float, label: str = "MES outage") -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,54 @@ def nice_bucket_s(span_s: float) -> float:
     return float(next((s for s in NICE_S if s >= want), NICE_S[-1]))
 
 
+@dataclass(frozen=True, slots=True)
+class VirtualClock:
+    """The line's virtual time at a moment of the run (seconds since the first exchange, wall).
+
+    Read from the log itself: each exchange carries its intended virtual and wall times, so the mapping holds
+    whatever the pace was (a speed, realtime, a model held back by the MES). Between the points measured it
+    is interpolated; without any point (an empty log) virtual time is wall time.
+    """
+
+    wall_s: np.ndarray  # increasing
+    virtual_s: np.ndarray  # non-decreasing
+
+    def virtual(self, wall_s: np.ndarray | float) -> np.ndarray:
+        return self._map(np.asarray(wall_s, dtype=np.float64), self.wall_s, self.virtual_s, self.speed or 1.0)
+
+    def wall(self, virtual_s: np.ndarray | float) -> np.ndarray:
+        return self._map(np.asarray(virtual_s, dtype=np.float64), self.virtual_s, self.wall_s, 1 / (self.speed or 1.0))
+
+    @staticmethod
+    def _map(x: np.ndarray, xp: np.ndarray, fp: np.ndarray, slope: float) -> np.ndarray:
+        """Interpolated inside the points, extended at the overall pace outside them."""
+        if not len(xp):
+            return x * slope
+        y = np.interp(x, xp, fp)
+        y = np.where(x < xp[0], fp[0] + (x - xp[0]) * slope, y)
+        return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * slope, y)
+
+    @property
+    def speed(self) -> float | None:
+        """Virtual seconds per wall second over the whole run."""
+        if len(self.wall_s) < 2 or self.virtual_s[-1] <= self.virtual_s[0]:
+            return None
+        return float((self.virtual_s[-1] - self.virtual_s[0]) / (self.wall_s[-1] - self.wall_s[0]))
+
+
+def _clock(keys: np.ndarray, values: np.ndarray, bucket_s: float) -> VirtualClock:
+    """Per wall bucket (by intended time), the earliest and latest intended virtual time, as clock points."""
+    if not len(keys):
+        return VirtualClock(np.zeros(0), np.zeros(0))
+    b = keys.astype(np.float64)
+    wall = np.concatenate([b * bucket_s, (b + 1) * bucket_s])
+    virtual = np.concatenate([values[:, 0], values[:, 1]])
+    order = np.argsort(wall, kind="stable")
+    wall, virtual = wall[order], np.maximum.accumulate(virtual[order])
+    keep = np.r_[True, np.diff(wall) > 0]
+    return VirtualClock(wall[keep], virtual[keep])
+
+
 @dataclass(slots=True)
 class Timeline:
     origin_wall: float
@@ -77,6 +125,7 @@ class Timeline:
     failures_by_outcome: np.ndarray  # [outcome, bucket]
     virtual_hours: np.ndarray  # [virtual hour, bin]
     rows: int
+    clock: VirtualClock = field(default_factory=lambda: VirtualClock(np.zeros(0), np.zeros(0)))
 
     @property
     def n_buckets(self) -> int:
@@ -128,6 +177,7 @@ class _Scan:
         self.active = Accumulator(["sum"])
         self.outcomes = Accumulator(["sum"])
         self.vhours = Accumulator(["sum"])
+        self.clock = Accumulator(["min", "max"])
 
     def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per operation index: its group index, and whether codes 0 and 1 count as success."""
@@ -162,6 +212,7 @@ class _Scan:
         self.active.count(pack(b, c.equipment.astype(np.int64)))
         hour = np.clip(np.floor(c.intended_virtual_s / 3600.0), 0, _LIMIT).astype(np.int64)
         self.vhours.count(pack(hour, lb))
+        self.clock.add(self._bucket(c.intended_wall, bucket_s), c.intended_virtual_s, c.intended_virtual_s)
         failed = np.flatnonzero(~ok)
         if len(failed):
             self.outcomes.count(pack(self._labels(c, failed), b[failed]))
@@ -256,4 +307,5 @@ def _finish(scan: _Scan, bucket_s: float) -> Timeline:
         failures_by_outcome=_dense(scan.outcomes, 2, 1, factor, (max(len(scan.labels.names), 1), nb)),
         virtual_hours=vh,
         rows=scan.reader.rows_read,
+        clock=_clock(*scan.clock.result(), bucket_s),
     )
