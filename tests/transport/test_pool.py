@@ -82,3 +82,44 @@ async def test_timeout_discards_the_connection(server) -> None:
 def test_only_plain_http_is_accepted() -> None:
     with pytest.raises(ValueError, match="plain http"):
         HttpPool("https://mes.example")
+
+
+async def test_the_timeout_covers_the_wait_for_a_busy_pool(server) -> None:
+    """Every connection held by a slow call: the next call fails at its own timeout, not after theirs."""
+    url, _ = server
+    pool = HttpPool(url, size=1, timeout_s=0.6)
+    loop = asyncio.get_running_loop()
+    slow = asyncio.ensure_future(pool.post("/slow", b""))  # holds the only connection for 0.5 s
+    await asyncio.sleep(0.05)
+    started = loop.time()
+    with pytest.raises(HttpError) as info:
+        await pool.post("/x", b"queued", deadline=started + 0.2)
+    assert info.value.kind == "timeout"
+    assert loop.time() - started < 0.4  # not the 0.45 s left of the slow call plus its own
+    assert await slow == (200, b"")
+    await pool.close()
+
+
+async def test_a_kept_alive_connection_the_server_dropped_is_not_a_failure() -> None:
+    """A server may close a kept-alive connection as the next request arrives (its idle timeout): no answer
+    byte came, the application never saw the request, so it goes again on a fresh connection."""
+    served: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        served.append(await reader.readexactly(2))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")  # the next request on this connection: dropped unanswered
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = HttpPool(f"http://127.0.0.1:{port}", size=1)
+    assert await pool.post("/a", b"r1") == (200, b"ok")
+    assert await pool.post("/a", b"r2") == (200, b"ok")
+    assert served == [b"r1", b"r2"]
+    assert pool.stale_retries == 1
+    await pool.close()
+    server.close()
+    await server.wait_closed()

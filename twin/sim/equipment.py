@@ -204,19 +204,29 @@ class Equipment(Reporting):
         yield
 
     def login(self) -> Proc:
+        """2.1 until it gives a token; nothing else of this host leaves before (``HostLink`` keeps it).
+
+        An MES that does not answer, or answers without a token, is asked again after a growing, jittered
+        back-off (``login_retry_s``, doubling up to 5 min, +-50 %): a plant's hosts must not storm a struggling
+        MES in step. A refusal with the MES's message is also shown to the operator (1.5.10).
+        """
         if not self.calls("OperatorLogin"):
             return
         credentials = self.rt.line.operator
+        values = {"OperatorUserID": credentials["user"], "OperatorPassword": credentials["password"]}
+        wait = self.periods["login_retry_s"]
         while True:
-            answer = yield from self.exchange(
-                "OperatorLogin", {"OperatorUserID": credentials["user"], "OperatorPassword": credentials["password"]}
-            )
-            data = answer.data if answer is not None else None
+            answer = yield self.ask("OperatorLogin", values)
+            data = answer.data if self.accepted("OperatorLogin", answer) else None
             if isinstance(data, dict):
-                token = {str(k).lower(): v for k, v in data.items()}.get("authorization")
+                token = next((v for k, v in data.items() if str(k).lower() == "authorization" and v), None)
                 if token:
                     self.token = str(token)
                     return
+            elif answer.status == 200:
+                yield from self.refused("OperatorLogin", answer)
+            yield self.env.timeout(wait * self.rng.uniform(0.5, 1.5))
+            wait = min(wait * 2.0, 300.0)
 
     def time_sync(self) -> Proc:
         if not self.calls("TimeSynch"):

@@ -34,6 +34,7 @@ DEFAULT_PERIODS = {
     "agv_s": 120.0,
     "clock_drift_ppm": 0.0,
     "interlock_clear_s": 600.0,
+    "login_retry_s": 5.0,
 }
 DEFAULT_OFFLINE_MES: dict[str, Any] = {
     "latency": {"dist": "lognormal", "median_s": 0.004, "p99_s": 0.03},

@@ -1,21 +1,29 @@
-"""What every virtual host does about its link to the MES: offline mode, history re-upload, new login.
+"""What every virtual host does about its link to the MES: order, token, offline mode, history re-upload.
 
 The spec asks hosts to keep working when the MES is gone (1.5.8 "MES offline function") and to upload
 their history when it returns (1.5.9). The twin's hosts do it this way, and the README says so:
 
+* **Order** (DESIGN decision 9). Per equipment, states and alarms (2.3, 2.4) share one lane and every other
+  *record* has a lane per interface: a record leaves only after the one made before it in its lane was
+  answered or kept for re-upload, so two reports made in one instant never arrive swapped. Lanes of
+  different equipment never wait for each other.
+* **Token.** Nothing but the login (2.1) leaves without the Authorization its equipment got there (or the
+  fixed value of spec 1.5.3). A record made before its equipment is logged in is kept in the outbox and
+  counted (``held_for_login``); a call whose answer the host needs waits for the login; a heartbeat is not
+  sent. The model's hosts retry a login that got no answer with jittered back-off.
 * A call that gets no answer (connection refused, reset, timeout) puts the link **offline**.
-* While offline, a call whose answer carries nothing the host needs (a *record*: the profile's response
-  has no ``data``, e.g. inbound, outbound, state, alarm, parameters) is appended to the durable outbox
-  (SQLite) and the host goes on as if accepted. A call whose answer the host needs (login, barcodes,
-  recipes, sorting grades...) waits for the MES: the equipment waits with it, as a real one would.
-  Heartbeats are not history: a failed one is just failed (that is the host's heartbeat state going
-  offline), and heartbeats keep probing the MES.
+* While offline, a record (the profile's response has no ``data``, e.g. inbound, outbound, state, alarm,
+  parameters) is appended to the durable outbox (SQLite) and the host goes on as if accepted. A call whose
+  answer the host needs (login, barcodes, recipes, sorting grades...) waits for the MES: the equipment
+  waits with it, as a real one would. Heartbeats are not history: a failed one is just failed (that is the
+  host's heartbeat state going offline), and heartbeats keep probing the MES.
 * Any answer puts the link back **online** and starts the **drain**: the backlog is re-uploaded in the
-  order it was made, one item at a time (an inbound at one station must reach the MES after the outbound
-  of the station before it), and new records queue behind it until it is empty. An item leaves the
-  outbox only once the MES answered it, so nothing is lost; it is sent again only if it got no answer,
-  so a refused connection never makes a duplicate. (A request that timed out may have been processed:
-  it is resent, at least once; the spec has no idempotency key that would let a host know.)
+  order it was made (a record whose send timed out keeps its place at the head, ahead of newer ones queued
+  meanwhile), one item at a time (an inbound at one station must reach the MES after the outbound of the
+  station before it), and new records queue behind it until it is empty. An item leaves the outbox only
+  once the MES answered it, so nothing is lost. A refused connection never makes a duplicate; a request
+  that timed out (or was cut after it was sent) may have been processed, so it is resent and counted as a
+  *possible duplicate* (the spec has no idempotency key that would let a host know).
 * An HTTP 401 (token refused) makes the host log in again (2.1) and resend once with the new token.
 
 Re-uploaded items keep the time they were made as their intended time (DESIGN decision 2: what the line
@@ -36,10 +44,19 @@ from twin.metrics.exchange import NO_ANSWER
 from twin.profile import Operation, Profile
 from twin.sim.calls import Answer, Call
 from twin.transport.http import MesClient, Reply
-from twin.transport.outbox import Outbox
+from twin.transport.lanes import Lanes
+from twin.transport.outbox import Outbox, Owed
 
 QUEUED_MSG = "accepted offline: queued for re-upload (spec 1.5.8)"
+HELD_MSG = "kept for upload once the equipment is logged in (2.1)"
 NOT_HISTORY = frozenset({"Heartbeat", "OperatorLogin", "TimeSynch"})
+STATUS_REPORTS = frozenset({"State", "Alarm"})  # one lane per equipment: the MES reads them as one story
+MAYBE_PROCESSED = frozenset({"timeout", "reset"})  # the request may have reached the MES before it failed
+
+
+def lane_of(equipment: str, operation_id: str) -> tuple[str, str]:
+    """The lane a record keeps its order in."""
+    return equipment, "status" if operation_id in STATUS_REPORTS else operation_id
 
 
 def is_record(op: Operation) -> bool:
@@ -87,21 +104,31 @@ class Outage:
 
 @dataclass
 class LinkStats:
+    """What the link did beyond plain calls; ``queued == resent + backlog_now`` always holds."""
+
     relogins: int = 0
     outages: list[Outage] = field(default_factory=list)
+    queued: int = 0  # records kept in the outbox (offline, behind a drain, or before a login)
+    resent: int = 0  # of those, re-uploaded and answered
+    held_for_login: int = 0  # records kept because their equipment had no token yet
+    possible_duplicates: int = 0  # resent records whose first send may have been processed (timeout, reset)
+    unsent_no_token: int = 0  # heartbeats not sent because their equipment had no token yet
 
     def to_dict(self, backlog: int) -> dict[str, Any]:
         return {
             "relogins": self.relogins,
             "backlog_now": backlog,
-            "queued": sum(o.queued for o in self.outages),
-            "resent": sum(o.resent for o in self.outages),
+            "queued": self.queued,
+            "resent": self.resent,
+            "held_for_login": self.held_for_login,
+            "possible_duplicates": self.possible_duplicates,
+            "unsent_no_token": self.unsent_no_token,
             "outages": [o.to_dict() for o in self.outages],
         }
 
 
 class HostLink:
-    """The transport of a networked run (``twin.sim.calls.Transport``), with the hosts' offline rules."""
+    """The transport of a networked run (``twin.sim.calls.Transport``), with the hosts' link rules."""
 
     def __init__(
         self,
@@ -121,11 +148,16 @@ class HostLink:
         self.static_token: str | None = None  # a fixed Authorization value (spec 1.5.3), if the MES wants one
         self.stats = LinkStats()
         self.online = True
+        self.lanes = Lanes()
         self._back = asyncio.Event()
         self._back.set()
+        self._logged_in: dict[str, asyncio.Event] = {}
         self._drain: asyncio.Task[None] | None = None
         self._records = {op.operation_id: is_record(op) for op in profile}
         self._login = profile.operation("OperatorLogin") if "OperatorLogin" in self._records else None
+        self._seq = outbox.last_seq()
+        self._owed_in: dict[int, Outage | None] = {}  # outbox id -> the outage it was kept in
+        self._maybe_sent: set[int] = set()  # outbox ids whose first send may have been processed
 
     @property
     def draining(self) -> bool:
@@ -137,19 +169,61 @@ class HostLink:
 
     # -- the Transport seam -------------------------------------------------------------------------
     async def exchange(self, call: Call) -> Answer:
+        op_id = call.op.operation_id
+        if not self._records.get(op_id, False):
+            return await self._ask(call)
+        self._seq += 1
+        seq = self._seq  # its place in the order the host made its records, taken before any wait
+        key = lane_of(call.equipment_code, op_id)
+        await self.lanes.enter(key)
+        try:
+            return await self._report(call, seq)
+        finally:
+            self.lanes.leave(key)
+
+    async def close(self) -> None:
+        if self._drain is not None:
+            self._drain.cancel()
+            await asyncio.gather(self._drain, return_exceptions=True)
+
+    # -- records and questions ----------------------------------------------------------------------
+    async def _report(self, call: Call, seq: int) -> Answer:
+        """A record, in its turn: sent, or kept in the outbox when it cannot be sent now."""
+        if not self.online or self.draining:
+            return self._queue(call, seq)
+        token = self._token(call.equipment_code, call.token)
+        if token is None and self._needs_token(call.op):
+            self.stats.held_for_login += 1
+            answer = self._queue(call, seq, HELD_MSG)
+            self._start_drain()
+            return answer
+        deadline = asyncio.get_running_loop().time() + self.client.timeout_s
+        intended = _intended_epoch(call)
+        reply = await self._send(call.op, call.body, call.equipment_code, token, call.virtual_s, intended, deadline)
+        if reply.status != NO_ANSWER:
+            self._answered()
+            return _answer(reply)
+        self._unreachable(reply.error)
+        return self._queue(call, seq, maybe_sent=reply.error in MAYBE_PROCESSED)
+
+    async def _ask(self, call: Call) -> Answer:
+        """A call whose answer the host needs (or a heartbeat): sent when it can be, never queued."""
         op = call.op
-        record = self._records.get(op.operation_id, False)
-        if record and (not self.online or self.draining):
-            return self._queue(call, call.body)
         intended = _intended_epoch(call)
         while True:
-            reply = await self._send(op, call.body, call.equipment_code, call.token, call.virtual_s, intended)
+            token = self._token(call.equipment_code, call.token)
+            if token is None and self._needs_token(op):
+                if op.operation_id == "Heartbeat":
+                    self.stats.unsent_no_token += 1
+                    return Answer(0, None, "not sent: not logged in", error="no-token")
+                await self._wait_login(call.equipment_code)
+                continue
+            deadline = asyncio.get_running_loop().time() + self.client.timeout_s
+            reply = await self._send(op, call.body, call.equipment_code, token, call.virtual_s, intended, deadline)
             if reply.status != NO_ANSWER:
                 self._answered()
                 return _answer(reply)
             self._unreachable(reply.error)
-            if record:
-                return self._queue(call, call.body)
             if op.operation_id == "Heartbeat":
                 return _answer(reply)
             outage = self.outage
@@ -158,10 +232,18 @@ class HostLink:
             await self._wait_online()
             intended = None  # the retry leaves when the MES is back: its wait is in the outage figures
 
-    async def close(self) -> None:
-        if self._drain is not None:
-            self._drain.cancel()
-            await asyncio.gather(self._drain, return_exceptions=True)
+    # -- tokens ---------------------------------------------------------------------------------------
+    def _token(self, equipment: str, model_token: str | None) -> str | None:
+        return self.tokens.get(equipment) or model_token or self.static_token
+
+    def _needs_token(self, op: Operation) -> bool:
+        """Whether ``op`` may not leave without a token: the profile says so and the MES issues them (2.1)."""
+        return op.needs_auth and self._login is not None and self.static_token is None and op is not self._login
+
+    async def _wait_login(self, equipment: str) -> None:
+        event = self._logged_in.setdefault(equipment, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), self.retry_s)
 
     # -- sending, with a new login on 401 -----------------------------------------------------------
     async def _send(
@@ -172,10 +254,16 @@ class HostLink:
         token: str | None,
         virtual_s: float,
         intended: float | None,
+        deadline: float | None = None,
     ) -> Reply:
-        token = self.tokens.get(equipment) or token or self.static_token
         reply = await self.client.call(
-            op, body, equipment=equipment, token=token, intended_virtual_s=virtual_s, intended_wall=intended
+            op,
+            body,
+            equipment=equipment,
+            token=token,
+            intended_virtual_s=virtual_s,
+            intended_wall=intended,
+            deadline=deadline,
         )
         if op.operation_id == "OperatorLogin":
             self._remember(equipment, reply)
@@ -200,6 +288,7 @@ class HostLink:
             token = {str(k).lower(): v for k, v in data.items()}.get("authorization")
             if token:
                 self.tokens[equipment] = str(token)
+                self._logged_in.setdefault(equipment, asyncio.Event()).set()
                 return str(token)
         return None
 
@@ -217,42 +306,74 @@ class HostLink:
             if outage is not None:
                 outage.ended = time.time()
             self._back.set()
-            if not self.draining:
-                self._drain = asyncio.get_running_loop().create_task(self._drain_backlog())
+            self._start_drain()
+
+    def _start_drain(self) -> None:
+        if not self.draining:
+            self._drain = asyncio.get_running_loop().create_task(self._drain_backlog())
 
     async def _wait_online(self) -> None:
         """Wait for the MES; every ``retry_s`` the caller tries again itself (a probe of its own)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._back.wait(), self.retry_s)
 
-    def _queue(self, call: Call, body: dict[str, Any]) -> Answer:
+    def _queue(self, call: Call, seq: int, msg: str = QUEUED_MSG, *, maybe_sent: bool = False) -> Answer:
         made = _intended_epoch(call) or time.time()
-        self.outbox.append(call.equipment_code, call.op.operation_id, body, virtual_s=call.virtual_s, wall=made)
-        outage = self.outage
+        item = self.outbox.append(
+            call.equipment_code, call.op.operation_id, call.body, virtual_s=call.virtual_s, wall=made, seq=seq
+        )
+        self.stats.queued += 1
+        outage = self.outage if not self.online or self.draining else None
+        self._owed_in[item] = outage
+        if maybe_sent:
+            self._maybe_sent.add(item)
         if outage is not None:
             outage.queued += 1
             outage.max_backlog = max(outage.max_backlog, self.outbox.appended - self.outbox.acked)
         now = time.time()
-        return Answer(200, 0, QUEUED_MSG, None, sent_wall=now, answered_wall=now)
+        return Answer(200, 0, msg, None, sent_wall=now, answered_wall=now)
 
     async def _drain_backlog(self) -> None:
-        """Re-upload what the hosts owe, oldest first, one at a time; stop if the MES goes away again."""
+        """Re-upload what the hosts owe, in the order it was made, one at a time; stop if the MES goes away."""
         outage = self.outage
         while self.online:
             item = self.outbox.oldest()
             if item is None:
-                if outage is not None:
+                if outage is not None and outage.drained is None:
                     outage.drained = time.time()
                 return
+            token = self._token(item.equipment, None)
             op = self.profile.operation(item.operation)
-            reply = await self._send(op, item.body, item.equipment, None, item.virtual_s, item.queued_wall)
-            if reply.status == NO_ANSWER:
-                self._unreachable(reply.error)
+            if token is None and self._needs_token(op):
+                await self._wait_login(item.equipment)  # its login comes from its host, with back-off
+                continue
+            if not await self._resend(item, op, token):
                 return
-            self.outbox.ack(item)
-            if outage is not None:
-                outage.resent += 1
-                outage.oldest_age_s = max(outage.oldest_age_s, time.time() - item.queued_wall)
+
+    async def _resend(self, item: Owed, op: Operation, token: str | None) -> bool:
+        """One owed record, in its lane's turn; False if the MES went away again."""
+        key = lane_of(item.equipment, item.operation)
+        await self.lanes.enter(key)
+        try:
+            deadline = asyncio.get_running_loop().time() + self.client.timeout_s
+            reply = await self._send(op, item.body, item.equipment, token, item.virtual_s, item.queued_wall, deadline)
+        finally:
+            self.lanes.leave(key)
+        if reply.status == NO_ANSWER:
+            if reply.error in MAYBE_PROCESSED:
+                self._maybe_sent.add(item.id)
+            self._unreachable(reply.error)
+            return False
+        self.outbox.ack(item)
+        self.stats.resent += 1
+        if item.id in self._maybe_sent:
+            self._maybe_sent.discard(item.id)
+            self.stats.possible_duplicates += 1
+        kept_in = self._owed_in.pop(item.id, None)
+        if kept_in is not None:
+            kept_in.resent += 1
+            kept_in.oldest_age_s = max(kept_in.oldest_age_s, time.time() - item.queued_wall)
+        return True
 
 
 def _intended_epoch(call: Call) -> float | None:

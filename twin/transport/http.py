@@ -110,8 +110,13 @@ class MesClient:
         token: str | None = None,
         intended_virtual_s: float = 0.0,
         intended_wall: float | None = None,
+        deadline: float | None = None,
     ) -> Reply:
-        """POST one request built from the profile; never raises for network trouble."""
+        """POST one request built from the profile; never raises for network trouble.
+
+        ``deadline`` (the loop's clock) bounds the call end to end, the wait for a pooled connection included;
+        default: ``timeout_s`` from now.
+        """
         if self._pool is None:
             await self.start()
         assert self._pool is not None
@@ -119,7 +124,7 @@ class MesClient:
         sent = time.time()
         status, raw, error = NO_ANSWER, b"", ""
         try:
-            status, raw = await self._pool.post(op.path, data, self._headers(token))
+            status, raw = await self._pool.post(op.path, data, self._headers(token), deadline=deadline)
         except HttpError as exc:
             error = exc.kind
         answered = time.time()

@@ -27,7 +27,7 @@ class HttpError(Exception):
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("_body", "_parser", "_waiter", "closed", "keep_alive", "transport")
+    __slots__ = ("_body", "_parser", "_waiter", "answered", "closed", "keep_alive", "transport", "uses")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -36,12 +36,15 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self.closed = False
         self.keep_alive = True
+        self.uses = 0  # requests sent on this connection
+        self.answered = False  # a byte of the current request's answer has arrived
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        self.answered = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -66,6 +69,8 @@ class _Connection(asyncio.Protocol):
     # -- use ----------------------------------------------------------------------------------------
     def send(self, raw: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
         self._waiter = waiter
+        self.uses += 1
+        self.answered = False
         assert self.transport is not None
         self.transport.write(raw)
 
@@ -81,7 +86,11 @@ class _Connection(asyncio.Protocol):
 
 
 class HttpPool:
-    """Up to ``size`` keep-alive connections to one origin; ``post`` waits for a free one."""
+    """Up to ``size`` keep-alive connections to one origin; ``post`` waits for a free one.
+
+    ``timeout_s`` bounds a request end to end: the wait for a free connection, the connect and the answer
+    all count (a load tool whose timeout ignores its own queue reports a 20 s call as "5 s at most").
+    """
 
     def __init__(self, base_url: str, *, size: int = 64, timeout_s: float = 5.0) -> None:
         parts = urlsplit(base_url)
@@ -96,30 +105,48 @@ class HttpPool:
         self._idle: deque[_Connection] = deque()
         self._open = 0
         self.opened = 0  # connections opened over the pool's life (keep-alive working: about ``size``)
+        self.stale_retries = 0  # requests sent again because a kept-alive connection had died unseen
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
 
-    async def _acquire(self) -> _Connection:
+    async def _acquire(self, deadline: float) -> _Connection:
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed:
                 return conn
             self._open -= 1
+        loop = asyncio.get_running_loop()
         if self._open >= self.size:
-            fut: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[_Connection | None] = loop.create_future()
             self._waiters.append(fut)
-            conn = await fut
+            timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, fut, "no free connection")
+            try:
+                conn = await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result() is not None:
+                    self._release(fut.result())  # handed a connection just as the caller went away
+                raise
+            finally:
+                timer.cancel()
             if conn is not None:
                 return conn
+        return await self._connect(deadline)
+
+    async def _connect(self, deadline: float) -> _Connection:
         self._open += 1
         self.opened += 1
         try:
             loop = asyncio.get_running_loop()
-            _, conn = await asyncio.wait_for(loop.create_connection(_Connection, self.host, self.port), self.timeout_s)
+            remaining = max(0.0, deadline - loop.time())
+            _, conn = await asyncio.wait_for(loop.create_connection(_Connection, self.host, self.port), remaining)
         except (OSError, TimeoutError) as exc:
             self._open -= 1
             self._wake(None)
             kind = "timeout" if isinstance(exc, TimeoutError) else "refused"
             raise HttpError(kind, str(exc)) from None
+        except BaseException:
+            self._open -= 1
+            self._wake(None)
+            raise
         return conn
 
     def _wake(self, conn: _Connection | None) -> bool:
@@ -138,9 +165,16 @@ class HttpPool:
         elif not self._wake(conn):
             self._idle.append(conn)
 
-    async def post(self, path: str, body: bytes, headers: bytes = b"") -> tuple[int, bytes]:
-        """POST and return (status, body). ``headers`` are complete ``Name: value\\r\\n`` lines."""
-        conn = await self._acquire()
+    async def post(
+        self, path: str, body: bytes, headers: bytes = b"", *, deadline: float | None = None
+    ) -> tuple[int, bytes]:
+        """POST and return (status, body). ``headers`` are complete ``Name: value\\r\\n`` lines.
+
+        ``deadline`` (the loop's clock) ends the request however far it got; default: ``timeout_s`` from now.
+        """
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + self.timeout_s
         raw = b"".join(
             (
                 b"POST ",
@@ -154,14 +188,29 @@ class HttpPool:
                 body,
             )
         )
+        conn = await self._acquire(deadline)
+        try:
+            return await self._exchange(conn, raw, deadline)
+        except HttpError as exc:
+            # A kept-alive connection the server closed while it sat idle fails before a byte of answer; the
+            # request never reached the application, so it goes once more on a fresh connection (as curl does).
+            if exc.kind != "reset" or conn.uses < 2 or conn.answered or loop.time() >= deadline:
+                raise
+        self.stale_retries += 1
+        return await self._exchange(await self._connect(deadline), raw, deadline)
+
+    async def _exchange(self, conn: _Connection, raw: bytes, deadline: float) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
-        timer = loop.call_later(self.timeout_s, _expire, waiter)
+        timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, waiter)
         conn.send(raw, waiter)
         try:
             return await waiter
         except HttpError:
             conn.close()
+            raise
+        except asyncio.CancelledError:
+            conn.close()  # an answer may still come: this connection cannot carry another request
             raise
         finally:
             timer.cancel()
@@ -177,6 +226,6 @@ class HttpPool:
         self._open = 0
 
 
-def _expire(waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+def _expire(waiter: asyncio.Future, detail: str = "") -> None:
     if not waiter.done():
-        waiter.set_exception(HttpError("timeout"))
+        waiter.set_exception(HttpError("timeout", detail))

@@ -1,0 +1,131 @@
+"""A permissive MES built from the profile's examples alone: the kind of MES a new user points the twin at.
+
+It shares none of the embedded MES's assumptions: every section-2 path answers with the spec's printed
+example (``spec``; the realistic one where the spec printed none), the login hands out a ``Bearer ...``
+token, and nothing is checked but what a strict acceptance test checks of the traffic itself: the path
+exists, the token is there, and the order the requests were processed in. It can hang (an outage in which
+requests are taken and never answered, then dropped) and be slow at random, to shuffle concurrent requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from twin.profile import Profile
+
+
+@dataclass
+class Seen:
+    """One request the MES processed."""
+
+    at: float
+    operation: str
+    equipment: str
+    body: dict[str, Any]
+    authorization: str | None
+
+
+@dataclass
+class PermissiveMes:
+    profile: Profile
+    jitter_s: float = 0.0  # each request is processed after a random delay up to this (shuffles concurrency)
+    login_delay_s: float = 0.0  # while > 0, logins are answered this late (a start-up storm)
+    login_refusals: int = 0  # the next this many logins are answered 503 (an MES overwhelmed at start-up)
+    seed: int = 1
+    seen: list[Seen] = field(default_factory=list)
+    unknown_paths: Counter[str] = field(default_factory=Counter)
+    unauthenticated: list[Seen] = field(default_factory=list)
+    dropped: int = 0  # requests taken during a hang and never answered
+    _hang: asyncio.Event | None = None
+    _rng: random.Random = field(init=False)
+    _answers: dict[str, tuple[str, bytes, bool]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._answers = {}
+        for op in self.profile:
+            if op.direction != "client-to-server":
+                continue
+            examples = op.response_examples.get("200") or {}
+            example = examples.get("spec") or examples.get("realistic") or {"code": 0, "msg": "Success"}
+            # 2.28 and 2.50 share /Outbound: the first (2.28) names it; both answer the same envelope
+            self._answers.setdefault(op.path, (op.operation_id, orjson.dumps(example), op.needs_auth))
+
+    # -- faults ---------------------------------------------------------------------------------------
+    def hang(self) -> None:
+        """From now on requests are taken and never answered (until ``release``), then dropped."""
+        self._hang = asyncio.Event()
+
+    def release(self) -> None:
+        if self._hang is not None:
+            self._hang.set()
+            self._hang = None
+
+    # -- serving ----------------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        answer = self._answers.get(request.path)
+        if answer is None:
+            self.unknown_paths[request.path] += 1
+            raise web.HTTPNotFound()
+        op_id, body, needs_auth = answer
+        raw = await request.read()
+        if self._hang is not None:
+            hang = self._hang
+            self.dropped += 1
+            await hang.wait()
+            raise web.HTTPServiceUnavailable()  # what was taken during the hang is lost, as in a crash
+        if op_id == "OperatorLogin" and self.login_delay_s > 0:
+            await asyncio.sleep(self.login_delay_s)
+        if op_id == "OperatorLogin" and self.login_refusals > 0:
+            self.login_refusals -= 1
+            raise web.HTTPServiceUnavailable()
+        if self.jitter_s:
+            await asyncio.sleep(self._rng.uniform(0.0, self.jitter_s))
+        payload = orjson.loads(raw) if raw else {}
+        lowered = {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {}
+        auth = request.headers.get("Authorization")
+        seen = Seen(time.time(), op_id, str(lowered.get("equipmentcode")), payload, auth)
+        self.seen.append(seen)
+        if needs_auth and not (seen.authorization or "").startswith("Bearer "):
+            self.unauthenticated.append(seen)
+            raise web.HTTPUnauthorized()
+        return web.Response(body=body, content_type="application/json")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/{tail:.*}", self.handle)
+        return app
+
+    # -- what a strict acceptance would ask --------------------------------------------------------------
+    def reached(self) -> set[str]:
+        return {s.operation for s in self.seen}
+
+    def order_violations(self, key: Any, made_key: Any) -> list[str]:
+        """Requests processed out of their made order within ``key``'s groups (``made_key`` gives the order)."""
+        last: dict[Any, Any] = {}
+        bad = []
+        for s in self.seen:
+            k, made = key(s), made_key(s)
+            if k is None or made is None:
+                continue
+            if k in last and made < last[k]:
+                bad.append(f"{k}: {made} after {last[k]}")
+            last[k] = max(made, last.get(k, made))
+        return bad
+
+
+async def serve(mes: PermissiveMes) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(mes.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
