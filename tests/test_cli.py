@@ -220,3 +220,108 @@ def test_report_help_shows_the_run_dir_form_in_lines_that_fit() -> None:
     result = CliRunner().invoke(cli, ["report", "--help"], terminal_width=100)
     assert "twin report RUN_DIR [--slo FILE]" in result.output and "compare" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 100
+
+
+# -- servers stop cleanly on Ctrl-C and SIGTERM, and say what each client did ------------------------------------
+_SERVE = {
+    "ct": (["ct", "serve", "--port", "0", "--inverters", "2"], "calls: "),
+    "ipc": (["ipc", "serve", "--port", "0"], "state: "),
+    "energy": (["energy", "serve", "--port", "0"], "stats: "),
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("name", "sig"), [("ct", "SIGINT"), ("ipc", "SIGTERM"), ("energy", "SIGINT"),
+                                           ("energy", "SIGTERM")])  # fmt: skip
+def test_a_server_stops_on_ctrl_c_or_sigterm_with_its_summary(name: str, sig: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    args, summary = _SERVE[name]
+    proc = subprocess.Popen([sys.executable, "-c", "from twin.cli import main; main()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None and proc.stderr.readline().startswith("Ctrl-C to stop")  # listening, handled
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert summary in out and "aborted" not in err and "Traceback" not in err
+    assert f"stopping ({'Ctrl-C' if sig == 'SIGINT' else sig})" in err
+
+
+@pytest.mark.e2e
+def test_ipc_and_energy_serve_print_a_line_per_client_request(tmp_path: Path) -> None:
+    import asyncio
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from websockets.asyncio.client import connect
+
+    twin = [sys.executable, "-c", "from twin.cli import main; main()"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    ipc = subprocess.Popen([*twin, "ipc", "serve", "--port", "0"], **pipes)  # type: ignore[call-overload]
+    energy = subprocess.Popen([*twin, "energy", "serve", "--port", "0"], **pipes)  # type: ignore[call-overload]
+    try:
+        assert ipc.stdout is not None and energy.stdout is not None
+        assert ipc.stderr is not None and energy.stderr is not None
+        assert ipc.stderr.readline() and energy.stderr.readline()  # both ready to stop cleanly
+        ws_url = re.search(r"ws://\S+", ipc.stdout.readline()).group(0)  # type: ignore[union-attr]
+        http_url = re.search(r"http://\S+", energy.stdout.readline()).group(0)  # type: ignore[union-attr]
+
+        async def one_message() -> None:
+            async with connect(ws_url) as ws:
+                await ws.send('{"cmd": 57361, "messageID": 7}')  # 0xE011 card status
+                await asyncio.wait_for(ws.recv(), 10)
+
+        asyncio.run(one_message())
+        request = urllib.request.Request(http_url + "/register", data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:  # loopback
+            assert answer.status == 200
+        for proc in (ipc, energy):
+            proc.send_signal(signal.SIGTERM)
+        ipc_out, energy_out = ipc.communicate(timeout=20)[0], energy.communicate(timeout=20)[0]
+    finally:
+        ipc.kill()
+        energy.kill()
+    assert re.search(r"127\.0\.0\.1:\d+ connected", ipc_out) and re.search(r"#7 answered 0xF011 code 1", ipc_out)
+    assert re.search(r"127\.0\.0\.1:\d+ left", ipc_out)
+    assert re.search(r"127\.0\.0\.1 \S+: E2001 \(\d+ ms\)", energy_out), energy_out
+
+
+# -- the other protocols' profiles and maps, shown whole ---------------------------------------------------------
+def test_profiles_show_a_get_with_query_parameters_a_token_header_and_an_enveloped_answer() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "show", "-p", "ct-check-v1", "1"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "auth: Token header" in result.output and "bearer" not in result.output
+    assert "sn (query)" in result.output  # the request is its parameters
+    assert "body.deviceStatus" in result.output and "errorCode" in result.output  # allOf envelope, anyOf body
+
+
+def test_profiles_show_energy_fields_whole() -> None:
+    shown = CliRunner().invoke(cli, ["profiles", "show", "-p", "energy-uplink-v1", "8.8"], terminal_width=200)
+    assert "0 real-time, 1 day, 2 month, 3 year." in " ".join(shown.output.split())
+    register = CliRunner().invoke(cli, ["profiles", "show", "-p", "energy-uplink-v1", "8.3"], terminal_width=200)
+    assert "provinceId" in register.output and "centerDataURL" in register.output  # the answer's fields
+
+
+def test_all_profiles_lists_the_asyncapi_one_too() -> None:
+    result = CliRunner().invoke(cli, ["profiles", "list", "--all-profiles"], terminal_width=200)
+    lines = {line.split()[1]: line for line in result.output.splitlines() if line.startswith("│ ")}
+    assert {"ct-check-v1", "energy-uplink-v1", "ipc-open-platform-v1", "qingke-mes-v1"} <= set(lines)
+    assert "AsyncAPI" in lines["ipc-open-platform-v1"]
+
+
+def test_plc_show_piped_keeps_every_cell_whole() -> None:
+    from twin.hil.iomap import load_io_map
+
+    result = CliRunner().invoke(cli, ["plc", "show", "winder.modbus"])  # not a terminal: as `| cat`
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    for sig in load_io_map("winder.modbus").signals:
+        assert sig.where in result.output, sig.where

@@ -70,6 +70,9 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # pymodbus warns of what the twin reports itself (a PLC that cannot be reached): -vv shows it
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
+        logging.getLogger("pymodbus.logging").setLevel(logging.ERROR)
 
 
 def main() -> None:

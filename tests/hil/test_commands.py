@@ -205,6 +205,7 @@ async def test_proxy_command_records_and_reports(mes: Profile, upstream: Upstrea
     out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 1, (out, err)
     assert b"VIOLATION A02-HP-01 state-on-change" in err
+    assert err.count(b"state-on-change") == 1  # printed once, not again as a log warning
     assert b"A02-HP-01 (127.0.0.1)  FAIL" in out
     settings = json.loads((record / "settings.json").read_text())
     assert settings["rules"]["heartbeat_s"] == 0.5 and settings["upstream"] == upstream.url

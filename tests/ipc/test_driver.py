@@ -52,11 +52,16 @@ async def test_no_push_when_the_camera_is_off(url: str) -> None:
     assert not result.ok and "no picture push" in result.detail
 
 
-async def test_an_unreachable_pc_is_a_clear_error() -> None:
+async def test_an_unreachable_pc_fails_the_session_and_a_bad_url_is_bad_input() -> None:
+    """Exit 1 as for every unreachable peer (plc interlock, ct check); a URL that is not ws:// is exit 2."""
     from twin.errors import ConfigError
+    from twin.ipc.driver import IpcSessionFailed
 
-    with pytest.raises(ConfigError, match=r"cannot open ws://127\.0\.0\.1:9/"):
+    with pytest.raises(IpcSessionFailed, match=r"cannot reach ws://127\.0\.0\.1:9/") as failed:
         await drive("ws://127.0.0.1:9/WebSocketMessenger", [])
+    assert failed.value.exit_code == 1
+    with pytest.raises(ConfigError, match="cannot open http://x/"):
+        await drive("http://x/", [])
 
 
 def test_the_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

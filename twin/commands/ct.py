@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -121,9 +122,8 @@ async def _serve(
     click.echo("topology: " + ", ".join(f"{k}: {v}" for k, v in sorted(topologies.items())))
     where = f" (all in {sn_file})" if sn_file else ""
     click.echo(f"serial numbers: {' '.join(sns[:5])}{' ...' if len(sns) > 5 else ''}{where}")
-    click.echo("Ctrl-C to stop" if duration_s is None else f"stopping after {duration_s:g} s", err=True)
     try:
-        await (asyncio.sleep(duration_s) if duration_s is not None else asyncio.Event().wait())
+        await until_stopped(duration_s)
     finally:
         calls = app[CALLS]
         await runner.cleanup()

@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
 
@@ -108,9 +109,9 @@ async def _serve(platform: Any, host: str, port: int, duration_s: float | None) 
         f"faults at run time: POST {platform.url}/twin/faults"
         ' {"operation", "code", "slow_s", "count"} or {"outage_s"}; stats: GET /twin/stats'
     )
-    click.echo("Ctrl-C to stop" if duration_s is None else f"stopping after {duration_s:g} s", err=True)
+    platform.on_event = _print_event
     try:
-        await (asyncio.sleep(duration_s) if duration_s is not None else asyncio.Event().wait())
+        await until_stopped(duration_s)
     finally:
         stats = platform.stats()
         await platform.stop()
@@ -259,3 +260,8 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{svc.get('max', 0):.1f}",
         )
     console.print(table)
+
+
+def _print_event(text: str) -> None:
+    """One line per client event, with the time it happened."""
+    click.echo(f"{datetime.now():%H:%M:%S.%f}"[:-3] + " " + text)

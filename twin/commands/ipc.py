@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
 
@@ -89,9 +91,9 @@ async def _serve(server: Any, host: str, port: int, duration_s: float | None) ->
     click.echo(
         f"picture push every {server.push_s:g} s while the camera is on; {server.dispenser.hopper} cards in the bin"
     )
-    click.echo("Ctrl-C to stop" if duration_s is None else f"stopping after {duration_s:g} s", err=True)
+    server.on_event = _print_event
     try:
-        await (asyncio.sleep(duration_s) if duration_s is not None else asyncio.Event().wait())
+        await until_stopped(duration_s)
     finally:
         await server.stop()
         click.echo("state: " + json.dumps(server.state(), ensure_ascii=False))
@@ -166,3 +168,8 @@ def drive(
         raise IpcSessionFailed(
             f"{len(failed)} of {len(results)} steps failed: " + ", ".join(f"#{r.index} {r.action}" for r in failed)
         )
+
+
+def _print_event(text: str) -> None:
+    """One line per client event, with the time it happened."""
+    click.echo(f"{datetime.now():%H:%M:%S.%f}"[:-3] + " " + text)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import time
 from datetime import datetime
 from typing import Any
@@ -15,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from twin.commands.proxy import split_address
+from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError, TwinError
 
 #: What stopped a PLC's machine -> the cause whose DownReason the line's catalogue gives (2.3).
@@ -59,27 +58,19 @@ def show(map_ref: str) -> None:
     from twin.hil.iomap import load_io_map
 
     m = load_io_map(map_ref)
-    table = Table("signal", "role", "where", "type", "scale", "unit", "writer", title=f"{m.name}: {m.title}")
+    table = Table(title=f"{m.name}: {m.title}")
+    for col in ("signal", "role", "where", "type", "scale", "unit", "writer"):
+        table.add_column(col, overflow="fold")  # a narrow or piped output wraps a cell, never cuts it
     for s in m.signals:
         kind = f"string[{s.length}] {s.encoding}" if s.type == "string" else s.type
         table.add_row(
             s.name, s.role or s.bound or "", s.where, kind, f"{s.scale:g}" if s.scale else "", s.unit, s.writer
         )
-    Console().print(table)
+    Console(width=None if Console().is_terminal else 160).print(table)
     timing = f"pulse {m.pulse_s * 1000:.0f} ms, poll {m.poll_s * 1000:.0f} ms, "
     click.echo(
         timing + f"interlock timeout {m.interlock_timeout_s * 1000:.0f} ms, watchdog {m.watchdog_s * 1000:.0f} ms"
     )
-
-
-async def _until_stopped(duration_s: float | None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), duration_s)
 
 
 @plc.command("serve")
@@ -124,7 +115,7 @@ async def _serve(
         await station.start()
     click.echo(f"virtual PLC {image.map.name} ({image.map.protocol}) on {server.url}")
     try:
-        await _until_stopped(duration_s)
+        await until_stopped(duration_s)
     finally:
         if station is not None:
             await station.stop()
@@ -164,7 +155,7 @@ def watch(map_ref: str, connect: str, timeout_s: float, duration_s: float | None
 
     async def main() -> None:
         async with PlcWatcher(_link(map_ref, connect, timeout_s), on_event=printer):
-            await _until_stopped(duration_s)
+            await until_stopped(duration_s)
 
     asyncio.run(main())
 
@@ -306,7 +297,7 @@ async def _host(
     )
     try:
         await host_.start()
-        await _until_stopped(duration_s)
+        await until_stopped(duration_s)
     finally:
         await host_.stop()
         if mes is not None:

@@ -49,8 +49,7 @@ def list_(profile_ref: str, all_profiles: bool) -> None:
     """List the operations of a profile: section, id, method and path, Chinese name."""
     console = _console()
     if all_profiles:
-        for name, path in available_profiles().items():
-            console.print(f"{name:28} {path}")
+        _list_profiles(console)
         return
     profile = load_profile(profile_ref)
     table = Table(title=f"{profile.title} ({profile.name}, {len(profile)} operations)", show_lines=False)
@@ -66,6 +65,86 @@ def list_(profile_ref: str, all_profiles: bool) -> None:
             str(op.trigger.get("kind", "")),
         )
     console.print(table)
+
+
+def _list_profiles(console: Console) -> None:
+    """Every profile in profiles/: OpenAPI (request and answer) and AsyncAPI (messages) alike."""
+    from twin.profile.asyncapi import load_asyncapi
+    from twin.profile.loader import PROFILE_SUFFIXES, named_files
+
+    table = Table()
+    for col in ("name", "kind", "title", "operations", "file"):
+        table.add_column(col, overflow="fold")
+    openapi = available_profiles()
+    for name, path in sorted(named_files("profiles", PROFILE_SUFFIXES).items()):
+        if name in openapi:
+            profile = load_profile(name)
+            table.add_row(name, "OpenAPI", profile.title, str(len(profile)), _shown(path))
+        else:
+            short = name.removesuffix(".asyncapi")
+            doc = load_asyncapi(short)
+            table.add_row(short, "AsyncAPI", doc.title, f"{len(doc.messages)} messages", _shown(path))
+    console.print(table)
+
+
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _auth(profile: Profile, op: Operation) -> str:
+    """How a caller authenticates, from the profile's security schemes (a ``Token`` header, a bearer token...)."""
+    if not op.needs_auth:
+        return "none"
+    doc = profile.document
+    schemes = (doc.get("components") or {}).get("securitySchemes") or {}
+    found = doc.get("paths", {}).get(op.path, {}).get(op.method, {}).get("security", doc.get("security")) or []
+    names = [n for req in found for n in req] or list(schemes)
+    parts = []
+    for n in names:
+        s = schemes.get(n) or {}
+        if s.get("type") == "apiKey":
+            parts.append(f"{s.get('name', n)} {s.get('in', 'header')}")
+        elif s.get("type") == "http":
+            parts.append(f"{s.get('scheme', 'http')} token (Authorization header)")
+        else:
+            parts.append(n)
+    return ", ".join(parts) or "bearer token (Authorization header)"
+
+
+def _parameters(profile: Profile, op: Operation) -> dict[str, Any] | None:
+    """The operation's parameters (query, header, path) as one object schema, for the request table."""
+    doc = profile.document
+    raw = [
+        *(doc.get("paths", {}).get(op.path, {}).get("parameters") or []),
+        *(doc.get("paths", {}).get(op.path, {}).get(op.method, {}).get("parameters") or []),
+    ]
+    props: dict[str, Any] = {}
+    required = []
+    for param in raw:
+        if "$ref" in param:
+            param = _resolve(doc, param["$ref"])
+        name = f"{param.get('name', '?')} ({param.get('in', 'query')})"
+        schema = dict(param.get("schema") or {})
+        if "$ref" in schema:
+            schema = {**_resolve(doc, schema.pop("$ref")), **schema}
+        for key in ("description", "x-name-cn"):
+            if param.get(key):
+                schema.setdefault(key, param[key])
+        props[name] = schema
+        if param.get("required"):
+            required.append(name)
+    return {"type": "object", "properties": props, "required": required} if props else None
+
+
+def _resolve(doc: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node.get(part, {}) if isinstance(node, dict) else {}
+    return node if isinstance(node, dict) else {}
 
 
 def _fields_table(title: str, schema: dict[str, Any] | None) -> Table:
@@ -85,8 +164,20 @@ def _fields_table(title: str, schema: dict[str, Any] | None) -> Table:
             text += f" ({s['format']})"
         return text
 
+    def alternatives(s: dict[str, Any]) -> list[dict[str, Any]]:
+        """``s`` and the schemas it combines (allOf parts, anyOf/oneOf choices), nested ones too."""
+        out = [s]
+        for key in ("allOf", "anyOf", "oneOf"):
+            for part in s.get(key) or []:
+                if isinstance(part, dict):
+                    out += alternatives(part)
+        return out
+
+    def has_fields(s: dict[str, Any]) -> bool:
+        return any(alt.get("properties") for alt in alternatives(s))
+
     def walk(s: dict[str, Any], prefix: str, depth: int) -> None:
-        for alt in [s, *(s.get("anyOf") or []), *(s.get("oneOf") or [])]:
+        for alt in alternatives(s):
             required = set(alt.get("required") or ())
             for name, sub in (alt.get("properties") or {}).items():
                 allowed = ""
@@ -103,9 +194,9 @@ def _fields_table(title: str, schema: dict[str, Any] | None) -> Table:
                     " ".join(p for p in (meaning, f"Allowed: {allowed}." if allowed else "") if p),
                 )
                 items = sub.get("items") if sub.get("type") == "array" or "items" in sub else None
-                if isinstance(items, dict) and items.get("properties") and depth < 6:
+                if isinstance(items, dict) and has_fields(items) and depth < 6:
                     walk(items, f"{prefix}{name}[].", depth + 1)
-                elif sub.get("properties") and depth < 6:
+                elif has_fields(sub) and depth < 6:
                     walk(sub, f"{prefix}{name}.", depth + 1)
 
     walk(schema or {}, "", 0)
@@ -124,7 +215,7 @@ def show(ref: str, profile_ref: str) -> None:
         ops = [profile.operation(ref)]
     for op in ops:
         console.rule(f"{op.section or ''} {op.operation_id} {op.name_cn or ''}")
-        console.print(f"{op.method.upper()} {op.path}    auth: {'bearer token' if op.needs_auth else 'none'}")
+        console.print(f"{op.method.upper()} {op.path}    auth: {_auth(profile, op)}")
         if op.summary:
             console.print(op.summary)
         if op.trigger:
@@ -132,7 +223,11 @@ def show(ref: str, profile_ref: str) -> None:
             console.print(f"called: {op.trigger.get('kind', '')}{period} — {op.trigger.get('text', '')}")
         if op.processes:
             console.print(f"processes: {', '.join(op.processes)}")
-        console.print(_fields_table("request", op.request_schema))
+        params = _parameters(profile, op)
+        if params is not None:
+            console.print(_fields_table("request parameters", params))
+        if op.request_schema or params is None:
+            console.print(_fields_table("request body", op.request_schema))
         for status, schema in op.response_schemas.items():
             console.print(_fields_table(f"response {status}", schema))
         if op.contradictions:

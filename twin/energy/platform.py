@@ -17,6 +17,7 @@ import logging
 import secrets
 import sqlite3
 import ssl
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ class Platform:
         self.host, self.port = "127.0.0.1", 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        #: called with one line per request answered (client, operation, return code, time); the CLI prints it
+        self.on_event: Callable[[str], None] | None = None
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             REGISTER: self._register,
             BASE_DATA: self._base_data,
@@ -184,6 +187,7 @@ class Platform:
                 request.transport.close()  # an outage: the connection drops without an answer
                 return web.Response(status=503)
             self.calls[op_id] += 1
+            started = time.monotonic()
             try:
                 answer = await self._answer(op_id, request)
             except Refusal as exc:
@@ -195,6 +199,9 @@ class Platform:
                 log.exception("energy platform: %s failed", op_id)
                 answer = {"responseCode": self.spec.code_named("service"), "responseMessage": f"平台服务异常: {exc}"}
             self.calls[f"{op_id} {answer['responseCode']}"] += 1
+            if self.on_event is not None:
+                ms = (time.monotonic() - started) * 1000
+                self.on_event(f"{request.remote} {op_id}: {answer['responseCode']} ({ms:.0f} ms)")
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
         return handle

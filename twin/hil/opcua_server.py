@@ -4,7 +4,10 @@ Relative node ids of the map (``Winder.Run``) become string node ids in the map'
 (``opcua.object``). The image pushes every change to its variable in order (one queue, one writer task), so a
 subscribed host sees the pulse rise and fall; the host's writes come back through asyncua's post-write
 callback (external sessions only) into ``IoImage.host_write``. Only signals the map gives to the host are
-writable; asyncua refuses the others with ``BadNotWritable``, as a PLC does.
+writable. asyncua refuses a write to the others with ``BadUserAccessDenied`` (it checks the user's access level
+first); the post-write callback turns that into ``BadNotWritable`` in the answer, which is what a PLC says of
+a variable it owns. The server offers no security (loopback and commissioning use), so asyncua's two start-up
+warnings about missing signing and encryption policies are left out of the log.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def variant(sig: Signal, value: Any) -> ua.Variant:
     return ua.Variant(to_raw(sig, value), VARIANTS[sig.type])
 
 
+def _no_security_warnings(record: logging.LogRecord) -> bool:
+    """Drop asyncua's "No signing/encrypting policy available" warnings: no security is the choice here."""
+    return not record.getMessage().startswith(("No signing policy", "No encrypting policy"))
+
+
 class VirtualOpcUaPlc(VirtualPlc):
     protocol = "opcua"
 
@@ -66,6 +74,7 @@ class VirtualOpcUaPlc(VirtualPlc):
 
     async def _serve(self) -> int:
         io_map = self.image.map
+        logging.getLogger("asyncua.server.server").addFilter(_no_security_warnings)
         server = Server()
         await server.init()
         server.set_endpoint(f"opc.tcp://{self.host}:{self.port}{io_map.path}")
@@ -127,9 +136,11 @@ class VirtualOpcUaPlc(VirtualPlc):
             name = self._names.get(item.NodeId)
             if name is None or item.AttributeId != ua.AttributeIds.Value:
                 continue
-            if i < len(results) and not results[i].is_good():
-                continue
             sig = self.image.map.signal(name)
+            if i < len(results) and not results[i].is_good():
+                if not sig.host_writable and results[i].value == ua.StatusCodes.BadUserAccessDenied:
+                    results[i] = ua.StatusCode(ua.StatusCodes.BadNotWritable)  # the list the client gets back
+                continue
             try:
                 self.image.host_write(name, from_raw(sig, item.Value.Value.Value))
             except (ConfigError, PermissionError) as exc:

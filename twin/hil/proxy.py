@@ -238,9 +238,10 @@ class HostProxy:
 
     def _report(self, violation: Violation) -> None:
         self.violations.append(violation)
-        log.warning("%s breaks %s: %s", violation.host, violation.rule, violation.message)
-        if self.on_violation is not None:
+        if self.on_violation is not None:  # the caller shows it (twin proxy prints VIOLATION ...): once
             self.on_violation(violation)
+        else:
+            log.warning("%s breaks %s: %s", violation.host, violation.rule, violation.message)
 
     def _resolve(self, path: str, payload: Any, method: str) -> tuple[Operation | None, list[str]]:
         try:

@@ -126,7 +126,7 @@ class PlcWatcher:
     async def _down(self, error: str, attempt: int) -> None:
         delay = self.backoff.delay(attempt, self._rng)
         self._emit(LinkDown(time.time(), self.link.endpoint, error, attempt, delay))
-        log.warning("PLC link down: %s; retry %d in %.2f s", error, attempt, delay)
+        log.info("PLC link down: %s; retry %d in %.2f s", error, attempt, delay)  # also a LinkDown event
         await self.link.close()
         await asyncio.sleep(delay)
 

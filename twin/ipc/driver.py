@@ -89,8 +89,10 @@ class IpcDriver:
     async def run(self, steps: list[dict[str, Any]]) -> list[StepResult]:
         try:
             ws = await connect(self.url, max_size=2**24, open_timeout=10)
-        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+        except InvalidURI as exc:
             raise ConfigError(f"cannot open {self.url}: {exc}") from None
+        except (OSError, InvalidHandshake, TimeoutError) as exc:  # an unreachable peer fails the check (exit 1)
+            raise IpcSessionFailed(f"cannot reach {self.url}: {exc}") from None
         inbox = _Inbox()
         reader = asyncio.create_task(self._read(ws, inbox))
         results: list[StepResult] = []

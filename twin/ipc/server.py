@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -73,6 +74,8 @@ class IpcServer:
             seed=seed,
         )
         self.clients: set[ServerConnection] = set()
+        #: called with one line per client event (connected, each request answered, left); ``twin ipc serve`` prints it
+        self.on_event: Callable[[str], None] | None = None
         self.snapshots: OrderedDict[int, bytes] = OrderedDict()
         self.snapshot_count = 0
         self.received = 0
@@ -139,8 +142,14 @@ class IpcServer:
         }
 
     # -- messages ---------------------------------------------------------------------------------------------
+    def _tell(self, ws: ServerConnection, text: str) -> None:
+        if self.on_event is not None:
+            peer = ws.remote_address
+            self.on_event(f"{peer[0]}:{peer[1]} {text}" if isinstance(peer, tuple) else text)
+
     async def _connection(self, ws: ServerConnection) -> None:
         self.clients.add(ws)
+        self._tell(ws, "connected")
         tasks: set[asyncio.Task[None]] = set()
         try:
             async for text in ws:
@@ -154,14 +163,22 @@ class IpcServer:
             if tasks:
                 self.dispenser.interrupt()  # a card wait of a client that left ends as 0x1005
                 await asyncio.gather(*tasks, return_exceptions=True)
+            self._tell(ws, "left")
 
     async def _answer(self, ws: ServerConnection, text: str | bytes) -> None:
         self.received += 1
+        started = time.monotonic()
         try:
             reply = await self._reply(ws, text)
         except Exception as exc:  # the PC answers, whatever went wrong inside it
             log.exception("industrial PC: a message failed")
             reply = self._error(0, f"internal error: {type(exc).__name__}")
+        if self.on_event is not None:
+            cmd = reply.get("cmd")
+            what = f"0x{cmd:04X}" if isinstance(cmd, int) else str(cmd)
+            code = reply.get("responseCode", "")
+            ms = (time.monotonic() - started) * 1000
+            self._tell(ws, f"#{reply.get('messageID', 0)} answered {what} code {code} ({ms:.0f} ms)")
         with contextlib.suppress(ConnectionClosed):
             await ws.send(orjson.dumps(reply).decode())
 
