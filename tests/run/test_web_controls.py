@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
+from twin.report import write_report
 from twin.run.web import WebAddress, WebView
 from twin.transport.session import NetConfig, prepare
 
@@ -28,7 +30,7 @@ async def _until(check: Any, timeout_s: float) -> None:
     raise TimeoutError(f"not within {timeout_s} s")
 
 
-async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path) -> None:
+async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = NetConfig(duration_s=1200.0, speed=20.0, reports=tmp_path / "reports", compare_offline=False,
                        equipment_port=0, retry_s=0.2)  # fmt: skip
     run = prepare("mini", config)
@@ -77,3 +79,20 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path) ->
     ]  # fmt: skip
     assert summary["controls"] == logged
     assert all(c["wall_s"] > 0 and c["virtual_s"] > 0 for c in logged)
+
+    # the report marks the accepted controls on its time plots, at their virtual time
+    from twin.report import plots, plotting
+
+    drawn: list[list[tuple[float, str]]] = []
+
+    def mark(ax: Any, marks: Any, scale: float) -> None:
+        drawn.append(list(marks))
+        plotting.mark_controls(ax, marks, scale)
+
+    monkeypatch.setattr(plots, "mark_controls", mark)
+    write_report(run.path)
+    assert len(drawn) == 3  # throughput and p99 (two axes), errors over time (the faults made some)
+    for marks in drawn:
+        assert [label for _, label in marks] == ["faults", "faults clear", "shape ramp:1:2"]
+        for (x, _), c in zip(marks, logged, strict=False):
+            assert x == pytest.approx(c["virtual_s"], abs=2.0)  # the plots run along virtual time

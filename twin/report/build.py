@@ -80,14 +80,15 @@ def make_plots(
         omitted.append("the plots over time (no exchange log in the run folder).")
     else:
         windows = _windows(outages, t.origin_wall)
-        made.insert(0, draw.throughput_latency(t, groups, windows))
-        failed = draw.errors(t, windows)
+        marks = [(at - t.origin_wall, label) for at, label in extras.controls(run.summary)]  # twin run --web
+        made.insert(0, draw.throughput_latency(t, groups, windows, marks))
+        failed = draw.errors(t, windows, marks)
         if failed is not None:
             made.append(failed)
         else:
             omitted.append("failed exchanges over time: no exchange failed in this run.")
         if outages:
-            made.append(draw.backlog(t, outages, windows))
+            made.append(draw.backlog(t, outages, windows, marks))
         else:
             omitted.append("the offline backlog: the MES had no outage in this run.")
     hourly = extras.hourly(run.summary)

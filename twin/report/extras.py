@@ -15,6 +15,8 @@ Each reader returns None when the run recorded nothing of the kind, so the repor
 - outages: ``outages`` or ``link.outages``, each with its start and end (``start_wall``/``end_wall`` epoch
   seconds, or ``started``/``ended`` ISO times), ``backlog_max`` (or ``max_backlog``), ``drain_s``, ``queued``.
   Exchanges re-sent after an outage keep their original intended time in the log: that makes the backlog.
+- controls of the live web view (``twin run --web``): ``controls``, each ``{"at": epoch s, "control", "args",
+  "ok"}``; the accepted ones are marked on the time plots.
 """
 
 from __future__ import annotations
@@ -125,4 +127,18 @@ def outages(summary: Mapping[str, Any]) -> list[dict[str, Any]] | None:
                 "reason": o.get("reason"),
             }
         )
+    return out
+
+
+def controls(summary: Mapping[str, Any]) -> list[tuple[float, str]]:
+    """(epoch seconds, label) of every accepted control of the live web view, in order."""
+    out = []
+    for c in summary.get("controls") or []:
+        at = _number(c.get("at")) if isinstance(c, Mapping) else None
+        if at is None or not c.get("ok"):
+            continue
+        args = c.get("args") if isinstance(c.get("args"), Mapping) else {}
+        fallback = "clear" if args.get("clear") else ""
+        detail = next((args[k] for k in ("speed", "shape", "equipment") if args.get(k)), fallback)
+        out.append((at, f"{c.get('control', '?')} {detail}".strip()))
     return out

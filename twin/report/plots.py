@@ -21,6 +21,7 @@ from twin.report.plotting import (
     figure,
     legend_outside,
     log_scale,
+    mark_controls,
     masked,
     png,
     shade,
@@ -43,8 +44,15 @@ def _virtual_windows(t: Timeline, windows: Sequence[tuple[float, float]]) -> lis
     return [(float(t.clock.virtual(a)), float(t.clock.virtual(b))) for a, b in windows]
 
 
+def _virtual_marks(t: Timeline, marks: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
+    return [(float(t.clock.virtual(at)), label) for at, label in marks]
+
+
 def throughput_latency(
-    t: Timeline, groups: Mapping[str, Sequence[str]], outages: Sequence[tuple[float, float]]
+    t: Timeline,
+    groups: Mapping[str, Sequence[str]],
+    outages: Sequence[tuple[float, float]],
+    marks: Sequence[tuple[float, str]] = (),
 ) -> Plot:
     x, scale, xlabel = _virtual_x(t, t.bucket_start_s() + t.bucket_s / 2)
     fig, (top, bottom) = figure(2, 5.6)
@@ -62,6 +70,7 @@ def throughput_latency(
         )
     for ax in (top, bottom):
         shade(ax, _virtual_windows(t, outages), scale)
+        mark_controls(ax, _virtual_marks(t, marks), scale)
     wall_axis(top, t.clock, scale)
     top.set_ylabel("answers per wall second")
     top.set_title(f"Throughput per group (buckets of {t.bucket_s:g} wall s, by answer time)")
@@ -120,7 +129,9 @@ def outcome_label(outcome: str) -> str:
     return f"code {outcome}" if outcome.lstrip("-").isdigit() else outcome
 
 
-def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot | None:
+def errors(
+    t: Timeline, outages: Sequence[tuple[float, float]], marks: Sequence[tuple[float, str]] = ()
+) -> Plot | None:
     """Failures per second over time, stacked by outcome; None when nothing failed (nothing to draw)."""
     totals = t.failures_by_outcome.sum(axis=1)
     if not totals.sum():
@@ -138,6 +149,7 @@ def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot | None:
         ax.stairs(top, edges, baseline=bottom, fill=True, label=label[:40])
         bottom = top
     shade(ax, _virtual_windows(t, outages), scale)
+    mark_controls(ax, _virtual_marks(t, marks), scale)
     wall_axis(ax, t.clock, scale)
     legend_outside(ax)
     ax.set_ylabel("failures per wall second")
@@ -147,13 +159,19 @@ def errors(t: Timeline, outages: Sequence[tuple[float, float]]) -> Plot | None:
     return Plot("errors", "Errors over time", caption, png(fig))
 
 
-def backlog(t: Timeline, outages: Sequence[Mapping[str, Any]], windows: Sequence[tuple[float, float]]) -> Plot:
+def backlog(
+    t: Timeline,
+    outages: Sequence[Mapping[str, Any]],
+    windows: Sequence[tuple[float, float]],
+    marks: Sequence[tuple[float, str]] = (),
+) -> Plot:
     x, scale, xlabel = _virtual_x(t, t.bucket_start_s() + t.bucket_s)
     fig, (ax,) = figure(1, 3.4)
     owed = t.backlog()
     ax.step(x, owed, where="post", color="#d62728", lw=1.5, label="owed to the MES\n(intended, not yet sent)")
     virtual_windows = _virtual_windows(t, windows)
     shade(ax, virtual_windows, scale)
+    mark_controls(ax, _virtual_marks(t, marks), scale)
     ax.set_ylim(0, max(float(owed.max()), 1.0) * 1.3)
     for o, (_, end) in zip(outages, virtual_windows, strict=False):
         bits = [

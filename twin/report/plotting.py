@@ -97,6 +97,14 @@ def shade(ax: Any, windows: Sequence[tuple[float, float]], scale: float, label: 
         ax.axvspan(start / scale, end / scale, color="#999999", alpha=0.25, lw=0, label=label if i == 0 else None)
 
 
+def mark_controls(ax: Any, marks: Sequence[tuple[float, str]], scale: float) -> None:
+    """Dotted lines at the controls of the live web view (x in the axis's seconds), labelled at the top."""
+    for i, (x, label) in enumerate(marks):
+        ax.axvline(x / scale, color="#8e44ad", ls=":", lw=1.2, label="web view control" if i == 0 else None)
+        ax.annotate(label[:24], xy=(x / scale, 1.0), xycoords=("data", "axes fraction"), xytext=(2, -9 - 9 * (i % 3)),
+                    textcoords="offset points", fontsize=7, color="#8e44ad")  # fmt: skip
+
+
 def log_scale(axis: Any) -> None:
     """A log axis labelled with plain numbers (1, 10, 100, 1,000): readable, and no mathtext to render."""
     axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")

@@ -204,7 +204,8 @@ class WebView:
 
     def _sample(self) -> None:
         sample = self.sampler.sample()
-        coarse = self.history.add(sample, self.sampler.minute)
+        kept = {k: v for k, v in sample.items() if k != "errors"}  # the history draws charts: no error table
+        coarse = self.history.add(kept, self.sampler.minute)
         self.last = sample
         self.line = self.sampler.line()
         self._seen_interlocks = self.line["interlocks_total"]
