@@ -70,6 +70,11 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
             assert status == 400 and "load shape 'zigzag'" in entry["error"]
             async with http.post(f"{view.url}api/control/stop", data="x=1") as resp:  # not JSON: a cross-site form
                 assert resp.status == 403 and run.folder.state == "running"
+            rebound = {"Host": f"attacker.example:{view.url.rsplit(':', 1)[1].strip('/')}"}  # DNS rebinding
+            async with http.post(f"{view.url}api/control/stop", json={}, headers=rebound) as resp:
+                assert resp.status == 403 and "loopback names only" in (await resp.json())["error"]
+            async with http.get(f"{view.url}api/state", headers=rebound) as resp:
+                assert resp.status == 403 and run.folder.state == "running"
         finally:
             run.stop()
             summary = await asyncio.wait_for(task, 30)

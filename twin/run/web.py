@@ -6,11 +6,12 @@ second (``twin.run.sampler``: time and speed, load per interface group, errors, 
 the line again within 0.1 s of an interlock stopping an equipment. A page opened late first gets the bounded
 history (``twin.run.history``). The controls (``twin.run.controls``) are POSTs of JSON.
 
-Who may steer: on a loopback address, whoever can reach it (the machine's users), as with ``twin mes serve``'s
-admin API; on any other address, which must be named (``0.0.0.0:8089``), the page is readable by anyone who
-reaches it but a control needs the embedded MES's admin token (``Authorization: Bearer <token>``), or, against
-another MES, a token made for this run and printed with the URL. Controls are refused from another site's
-page (an ``Origin`` that is not this server) and must be JSON, which a cross-site form cannot send.
+Who may steer: on a loopback address, whoever can reach it (the machine's users; a request must name a
+loopback host, so that another site's page cannot reach it by DNS rebinding); on any other address, which
+must be named (``0.0.0.0:8089``), the page is readable by anyone who reaches it but a control needs the
+embedded MES's admin token (``Authorization: Bearer <token>``), or, against another MES, a token made for
+this run and printed with the URL. Controls are refused from another site's page (an ``Origin`` that is not
+this server) and must be JSON, which a cross-site form cannot send.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ class WebView:
 
     # -- life cycle --------------------------------------------------------------------------------------
     async def __aenter__(self) -> WebView:
-        app = web.Application(client_max_size=CONTROL_BODY_LIMIT)
+        guard = [_loopback_host] if self.address.loopback else []
+        app = web.Application(client_max_size=CONTROL_BODY_LIMIT, middlewares=guard)
         app[RUN] = self.run
         app[VIEW] = self
         app.router.add_get("/", _index)
@@ -253,6 +255,23 @@ class WebView:
         if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
             return "controls need the admin token: Authorization: Bearer <token>"
         return None
+
+
+def _host_name(host_header: str) -> str:
+    """The host of a ``Host`` header: ``127.0.0.1:8089`` -> 127.0.0.1, ``[::1]:8089`` -> ::1."""
+    if host_header.startswith("["):
+        return host_header[1:].split("]", 1)[0]
+    return host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+
+
+@web.middleware
+async def _loopback_host(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A view served on loopback answers only requests addressed to loopback: a page of another site that
+    rebinds its own name to 127.0.0.1 (DNS rebinding) cannot read the run or steer it."""
+    if not WebAddress(_host_name(request.host), 0).loopback:
+        return web.json_response({"ok": False, "error": f"this view answers loopback names only, not {request.host}"},
+                                 status=403)  # fmt: skip
+    return await handler(request)
 
 
 async def _index(request: web.Request) -> web.FileResponse:
