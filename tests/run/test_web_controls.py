@@ -61,6 +61,13 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
             assert status == 200 and len(segments) == 10 and segments[0][1] == 20.0 and segments[-1][1] == 40.0
             assert segments[0][0] == entry["result"]["from_virtual_s"] and segments[-1][0] < 1200.0
 
+            # a shift start now: every host logs in again (2.1), on top of the traffic
+            logins = run.folder.book.interfaces["OperatorLogin"].count
+            status, entry = await _post(http, view.url, "shape", {"shape": "storm:10s@0"})
+            assert status == 200 and entry["result"]["storm_at_virtual_s"] == entry["result"]["from_virtual_s"]
+            hosts = run.line.equipment_count()
+            await _until(lambda: run.folder.book.interfaces["OperatorLogin"].count >= logins + hosts, 10)
+
             # refusals say why, and are logged too
             status, entry = await _post(http, view.url, "interlock", {"equipment": "NOPE-01"})
             assert status == 400 and "NOPE-01" in entry["error"]
@@ -80,7 +87,8 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
             summary = await asyncio.wait_for(task, 30)
     logged = [json.loads(line) for line in (run.path / "controls.jsonl").read_text().splitlines()]
     assert [(c["control"], c["ok"]) for c in logged] == [
-        ("faults", True), ("faults", True), ("shape", True), ("interlock", False), ("speed", False), ("shape", False)
+        ("faults", True), ("faults", True), ("shape", True), ("shape", True), ("interlock", False), ("speed", False),
+        ("shape", False),
     ]  # fmt: skip
     assert summary["controls"] == logged
     assert all(c["wall_s"] > 0 and c["virtual_s"] > 0 for c in logged)
@@ -98,6 +106,6 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
     write_report(run.path)
     assert len(drawn) == 3  # throughput and p99 (two axes), errors over time (the faults made some)
     for marks in drawn:
-        assert [label for _, label in marks] == ["faults", "faults clear", "shape ramp:1:2"]
+        assert [label for _, label in marks] == ["faults", "faults clear", "shape ramp:1:2", "shape storm:10s@0"]
         for (x, _), c in zip(marks, logged, strict=False):
             assert x == pytest.approx(c["virtual_s"], abs=2.0)  # the plots run along virtual time
