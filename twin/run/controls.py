@@ -4,6 +4,8 @@
 * load shape: ``steady``, ``ramp:FROM:TO``, ``step:F@AT``, ``storm[:W]@AT`` over what is left of the run (times
   and percentages count from now, factors multiply the speed last asked);
 * MES faults: set or clear them on the embedded MES through its admin API (``/admin/faults``);
+* crash: the embedded MES process killed (SIGKILL) and restarted on its port after some seconds, by the
+  supervisor of ``twin.transport.embedded`` (its ``--crash-after`` rehearsal, now);
 * interlock: the MES's section-3.1 call, made to the equipment's own server exactly as the MES makes it;
 * stop: the same clean end as Ctrl-C (``NetworkedRun.stop``).
 
@@ -32,6 +34,8 @@ CONTROLS_FILE = "controls.jsonl"
 MAX_SPEED = 10_000.0
 CLEAR_FAULTS = {"latency": None, "latency_for": {}, "error_rate": 0, "error_rate_for": {}, "outage": None,
                 "slow_db_ms": 0}  # fmt: skip
+NAMES = ("speed", "shape", "faults", "crash", "interlock", "stop")
+MAX_RESTART_S = 600.0
 INTERLOCK_CODES = ("500201", "500202", "500203", "500204", "500301")
 
 
@@ -50,12 +54,12 @@ class Controls:
 
     async def apply(self, name: str, args: dict[str, Any], *, by: str = "") -> dict[str, Any]:
         """Run control ``name`` with ``args``; the log line says whether it was done or why not."""
-        action = getattr(self, f"_{name}", None) if name in ("speed", "shape", "faults", "interlock", "stop") else None
+        action = getattr(self, f"_{name}", None) if name in NAMES else None
         entry: dict[str, Any] = {"at": round(time.time(), 3), "control": name, "args": args, "by": by}
         entry |= self._when()
         try:
             if action is None:
-                raise Refused(f"unknown control {name!r}: speed, shape, faults, interlock or stop")
+                raise Refused(f"unknown control {name!r}: {', '.join(NAMES)}")
             entry["result"] = await action(args)
             entry["ok"] = True
         except ConfigError as exc:
@@ -134,6 +138,24 @@ class Controls:
         if "error" in answer:
             raise Refused(f"the MES refused the faults: {answer['error']}")
         return {"faults": answer}
+
+    async def _crash(self, args: dict[str, Any]) -> dict[str, Any]:
+        mes = self.run.mes
+        if mes is None:
+            raise Refused(f"only the embedded MES can be crashed; this run's MES is {self.run.config.mes_url}")
+        # The supervisor's crash rehearsal (``--crash-after``), started now: SIGKILL, then a new MES process on
+        # the same port from the same database. Private to EmbeddedMes; asked for by name so that an MES
+        # without a supervisor says so instead of failing.
+        rehearse = getattr(mes, "_crash_rehearsal", None)
+        if rehearse is None or not hasattr(mes, "_spawn"):
+            raise Refused("this embedded MES has no supervisor that can crash and restart it")
+        if not getattr(mes, "up", True):
+            raise Refused("the embedded MES is not up now (crashed, restarting or dead)")
+        restart = _number(args.get("restart_after_s", 5.0), "restart_after_s")
+        if not 0 <= restart <= MAX_RESTART_S:
+            raise Refused(f"restart_after_s must be from 0 to {MAX_RESTART_S:g}, got {restart:g}")
+        mes._spawn(rehearse(0.0, restart))
+        return {"crashed": True, "restart_after_s": restart}
 
     async def _interlock(self, args: dict[str, Any]) -> dict[str, Any]:
         code = str(args.get("equipment", ""))

@@ -240,6 +240,7 @@ class Sampler:
                 "outages": len(link.stats.outages) if link is not None else 0,
                 "offline_since": outage.started if outage is not None and outage.ended is None else None,
                 "relogins": link.stats.relogins if link is not None else 0,
+                "mes_up": getattr(run.mes, "up", None),  # the embedded MES's process (None: not ours to see)
             },
             "cells_out": cells,
             "cells_per_hour": self._cells_per_hour(virtual, cells),

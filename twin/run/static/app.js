@@ -120,6 +120,7 @@ function figures(s) {
   let extra = link.backlog ? "backlog " + num(link.backlog) : "";
   if (link.drain_per_s) extra += ", draining " + num(link.drain_per_s) + "/s";
   if (link.outages) extra += (extra ? " · " : "") + link.outages + " outage" + (link.outages > 1 ? "s" : "");
+  if (link.mes_up === false) extra += (extra ? " · " : "") + "MES process down";
   text($("f-backlog"), extra);
   const rows = Object.entries(s.errors || {});
   const body = $("errors").tBodies[0];
@@ -338,6 +339,7 @@ function wire() {
     return control("faults", { set });
   };
   $("b-clear").onclick = () => control("faults", { clear: true });
+  $("b-crash").onclick = () => control("crash", { restart_after_s: Number($("c-restart").value) });
   $("b-interlock").onclick = () => control("interlock", { equipment: $("i-eq").value, code: $("i-code").value });
   const stop = $("b-stop");
   stop.onclick = () => {
