@@ -158,7 +158,7 @@ def test_the_sampler_turns_cumulative_histograms_into_rates_and_percentiles_per_
 
     book = LatencyBook()
     sim = None
-    run = SimpleNamespace(folder=SimpleNamespace(book=book), sim=sim, link=None, started=0.0, profile=None,
+    run = SimpleNamespace(folder=SimpleNamespace(book=book), sim=sim, link=None, mes=None, started=0.0, profile=None,
                           config=SimpleNamespace(speed=20.0), interlocks=[])  # fmt: skip
     sampler = Sampler(run)  # type: ignore[arg-type]
 
