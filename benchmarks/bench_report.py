@@ -1,7 +1,7 @@
-"""The report of a large run: a synthetic 1-hour run at 1,000 req/s (3.6 M exchanges), target under 30 s.
+"""The report of a large run: a synthetic 1-hour run at 1,000 req/s (3.6 M exchanges), target under 10 s.
 
 The run folder is written the way ``twin run`` writes it (``RunFolder``: HDR histograms per interface and
-the gzip CSV exchange log through ``ExchangeLog``), with an MES outage, its backlog re-sent afterwards,
+the Parquet exchange log through ``ExchangeLog``), with an MES outage, its backlog re-sent afterwards,
 refusals, HTTP errors, interlocks and line KPIs. The report is then made in a fresh process, as
 ``twin report RUN_DIR --slo default`` does, and its wall time and peak memory (max RSS) are printed beside
 what the raw exchanges would take in memory as ``Exchange`` objects.
@@ -30,7 +30,7 @@ SPEED = 4.0
 OUTAGE = (1800.0, 1920.0)  # two minutes without the MES, half-way through
 DRAIN_PER_S = 3000.0  # how fast the backlog is re-sent after the outage
 CHUNK = 100_000
-TARGET_S = 30.0  # issue 6: a report of a 1-hour run at 1,000 req/s in under 30 s
+TARGET_S = 10.0  # issue 15 (issue 6 asked for 30 s): a report of a 1-hour run at 1,000 req/s in under 10 s
 TARGET_EXCHANGES = 3_600_000
 #: interface -> share of the traffic (a line at takt: heartbeats, tracking, parameters, trays)
 MIX = {
@@ -125,9 +125,10 @@ def main() -> None:
         start = time.perf_counter()
         path, total, _ = write_run(Path(tmp))
         generated = time.perf_counter() - start
-        log_mb = (path / "exchanges.csv.gz").stat().st_size / 2**20
+        log = path / "exchanges.parquet"
+        log_mb = sum(f.stat().st_size for f in log.iterdir()) / 2**20
         print(f"run folder: {total:,} exchanges ({SECONDS:g} s at {RATE:g} req/s) written in {generated:.1f} s; "
-              f"exchange log {log_mb:.1f} MB gzip")  # fmt: skip
+              f"exchange log {log_mb:.1f} MB Parquet in {len(list(log.iterdir()))} files")  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", REPORT, str(path)], check=False, timeout=600)
         took = time.perf_counter() - start

@@ -84,7 +84,7 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
         delays = run.start_delay
         p50, p99, p999 = (float(v) / 1000 for v in HdrArrays(delays).values_at((50, 99, 99.9)))
         skip = max(STARTUP_MIN_S, duration_s * STARTUP_SHARE)
-        steady = _steady(run.path / "exchanges.csv.gz", skip, duration_s)
+        steady = _steady(run.path / "exchanges.parquet", skip, duration_s)
         total = summary["total"]
         answered = total["count"] - sum(v for k, v in total["by_code"].items() if not k.isdigit())
         return {

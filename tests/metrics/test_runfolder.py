@@ -23,11 +23,11 @@ def test_finished_folder_has_every_file_and_consistent_counts(tmp_path: Path) ->
     run.extra["cells_out"] = 42
     summary = run.finish()
     files = {p.name for p in run.path.iterdir()}
-    assert {"settings.json", "summary.json", "histograms.json", "exchanges.csv.gz"} <= files
+    assert {"settings.json", "summary.json", "histograms.json", "exchanges.parquet"} <= files
     on_disk = json.loads((run.path / "summary.json").read_text())
     assert on_disk["state"] == "finished" and on_disk["cells_out"] == 42
     assert on_disk["total"]["count"] == 100 and on_disk["total"]["failures"] == 10
-    assert summary["total"]["count"] == len(list(read_exchange_log(run.path / "exchanges.csv.gz")))
+    assert summary["total"]["count"] == len(list(read_exchange_log(run.path / "exchanges.parquet")))
     book = LatencyBook.decode(json.loads((run.path / "histograms.json").read_text()))
     assert book.total().count == 100
     assert run.path.parent.name == "mini" and json.loads((run.path / "settings.json").read_text())["seed"] == 7
@@ -54,5 +54,5 @@ def test_a_killed_run_leaves_a_readable_folder(tmp_path: Path) -> None:
     assert subprocess.run([sys.executable, "-c", KILLED, str(path)], timeout=60).returncode == 1
     summary = json.loads((path / "summary.json").read_text())  # every file whole, whatever the moment of death
     assert summary["state"] == "running" and 30 <= summary["total"]["count"] <= 35
-    assert 30 <= len(list(read_exchange_log(path / "exchanges.csv.gz"))) <= 35
+    assert 30 <= len(list(read_exchange_log(path / "exchanges.parquet"))) <= 35
     assert 30 <= LatencyBook.decode(json.loads((path / "histograms.json").read_text())).total().count <= 35

@@ -55,7 +55,7 @@ def near(hdr_ms: float, exact_ms: float) -> bool:
 
 @pytest.fixture(scope="module")
 def expected(full_run: SyntheticRun) -> dict[str, Expected]:
-    xs = list(read_exchange_log(full_run.path / "exchanges.csv.gz"))
+    xs = list(read_exchange_log(full_run.path / "exchanges.parquet"))
     wall_s = json.loads((full_run.path / "summary.json").read_text())["wall_s"]
     by_op = defaultdict(list)
     for ex in xs:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ import pytest
 
 from tests.report.conftest import write_run
 from twin.errors import ConfigError
+from twin.metrics import Exchange, ExchangeLog, read_exchange_log
 from twin.metrics.runfolder import RunFolder
 from twin.report import write_report
 
@@ -29,11 +29,11 @@ def test_a_run_without_extras_reports_traffic_only(tmp_path: Path) -> None:
 def test_a_folder_without_log_or_histograms_or_settings_still_reports(tmp_path: Path) -> None:
     run = write_run(tmp_path)
     shutil.copytree(run.path, tmp_path / "no-log")
-    (tmp_path / "no-log" / "exchanges.csv.gz").unlink()
+    shutil.rmtree(tmp_path / "no-log" / "exchanges.parquet")
     (tmp_path / "no-log" / "settings.json").unlink()
     write_report(tmp_path / "no-log")
     html = (tmp_path / "no-log" / "report.html").read_text(encoding="utf-8")
-    assert "exchanges.csv.gz is missing" in html and "settings.json is missing" in html
+    assert "exchanges.parquet is missing" in html and "settings.json is missing" in html
     assert not (tmp_path / "no-log" / "stats_history.csv").exists()
     shutil.copytree(run.path, tmp_path / "no-hist")
     (tmp_path / "no-hist" / "histograms.json").unlink()
@@ -41,6 +41,20 @@ def test_a_folder_without_log_or_histograms_or_settings_still_reports(tmp_path: 
     with open(tmp_path / "no-log" / "stats.csv", encoding="utf-8") as a, open(tmp_path / "no-hist" / "stats.csv") as b:
         counts = [[r.split(",")[:3] for r in f.read().splitlines()] for f in (a, b)]
     assert counts[0] == counts[1]  # rebuilt from the log: the same counts
+
+
+def test_a_folder_with_the_older_gzip_csv_log_reports_the_same(tmp_path: Path) -> None:
+    run = write_run(tmp_path, with_extras=False, wall_s=120)
+    shutil.copytree(run.path, tmp_path / "csv")
+    with ExchangeLog(tmp_path / "csv" / "exchanges.csv.gz", flush_rows=500) as log:
+        for ex in read_exchange_log(run.path / "exchanges.parquet"):
+            log.append(ex)
+    shutil.rmtree(tmp_path / "csv" / "exchanges.parquet")
+    write_report(run.path)
+    write_report(tmp_path / "csv")
+    for name in ("stats.csv", "stats_history.csv"):
+        assert (tmp_path / "csv" / name).read_text() == (run.path / name).read_text()
+    assert {p.name for p in (tmp_path / "csv" / "plots").iterdir()} == {p.name for p in (run.path / "plots").iterdir()}
 
 
 def test_a_run_killed_before_any_exchange(tmp_path: Path) -> None:
@@ -55,8 +69,9 @@ def test_a_run_killed_before_any_exchange(tmp_path: Path) -> None:
 
 def test_a_log_cut_between_checkpoints_is_noted(tmp_path: Path) -> None:
     run = write_run(tmp_path, with_extras=False, wall_s=120)
-    with open(run.path / "exchanges.csv.gz", "ab") as fh:  # rows the histograms never saw
-        fh.write(gzip.compress(b"Heartbeat,EQ-1,1,1,1,1.002,200,0,10,10,\n" * 5))
+    with ExchangeLog(run.path / "exchanges.parquet") as log:  # rows the histograms never saw
+        for _ in range(5):
+            log.append(Exchange("Heartbeat", "EQ-1", 1, 1, 1, 1.002, 200, 0, 10, 10))
     write_report(run.path)
     assert "the run stopped between two checkpoints" in (run.path / "report.html").read_text(encoding="utf-8")
 

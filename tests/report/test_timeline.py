@@ -23,8 +23,8 @@ def _outcome(ex) -> str:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def scanned(full_run: SyntheticRun) -> tuple[Timeline, list]:  # type: ignore[type-arg]
     success = {op: frozenset(str(c) for c in codes) for op, codes in full_run.success.items()}
-    t = scan_log(full_run.path / "exchanges.csv.gz", span_s=600.0, group_of={}, success=success)
-    return t, list(read_exchange_log(full_run.path / "exchanges.csv.gz"))
+    t = scan_log(full_run.path / "exchanges.parquet", span_s=600.0, group_of={}, success=success)
+    return t, list(read_exchange_log(full_run.path / "exchanges.parquet"))
 
 
 def _bucket(t: Timeline, wall: float) -> int:
@@ -79,7 +79,7 @@ def test_latency_bins_cover_microseconds_to_an_hour() -> None:
 
 
 def test_a_log_longer_than_its_summary_said_merges_buckets(full_run: SyntheticRun, tmp_path: Path) -> None:
-    t = scan_log(full_run.path / "exchanges.csv.gz", span_s=10.0, group_of={}, success={})
+    t = scan_log(full_run.path / "exchanges.parquet", span_s=10.0, group_of={}, success={})
     assert t.n_buckets <= 600 and t.count.sum() == t.rows and t.bucket_s > nice_bucket_s(10.0)
 
 

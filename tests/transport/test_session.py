@@ -56,7 +56,7 @@ async def test_the_run_counts_what_the_mes_counts_and_writes_a_complete_folder(t
     assert answered(summary) == mes
     assert summary["total"]["count"] > 300 and summary["total"]["failures"] == 0
     assert {"OperatorLogin", "Heartbeat", "TimeSynch", "State", "EquipmentProcessParam"} <= set(mes)
-    rows = list(read_exchange_log(run.path / "exchanges.csv.gz"))
+    rows = list(read_exchange_log(run.path / "exchanges.parquet"))
     assert len(rows) == summary["total"]["count"] == summary["exchanges_logged"]
     assert all(r.intended_wall <= r.sent_wall + 1e-3 <= r.answered_wall + 2e-3 for r in rows)
     book = LatencyBook.decode(json.loads((run.path / "histograms.json").read_text()))

@@ -2,6 +2,6 @@
 
 from twin.metrics.exchange import Exchange
 from twin.metrics.histograms import LatencyBook
-from twin.metrics.log import ExchangeLog, read_exchange_log
+from twin.metrics.log import ExchangeLog, find_log, read_exchange_log
 
-__all__ = ["Exchange", "ExchangeLog", "LatencyBook", "read_exchange_log"]
+__all__ = ["Exchange", "ExchangeLog", "LatencyBook", "find_log", "read_exchange_log"]

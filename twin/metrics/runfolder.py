@@ -1,6 +1,7 @@
 """The run folder: ``reports/<line>/<timestamp>/``, readable whenever the run stops.
 
-``settings.json`` is written when the run starts; the exchange log streams as the run goes;
+``settings.json`` is written when the run starts; the exchange log (``exchanges.parquet``, a folder of
+Parquet files, see ``twin.metrics.parquetlog``) streams as the run goes;
 ``histograms.json`` (HDR, exact and mergeable) and ``summary.json`` are rewritten every ``checkpoint_s``
 seconds and at the end, each atomically (temp file + rename). So a run killed at any point leaves a folder
 whose files are all complete and consistent up to the last checkpoint; ``summary.json`` says whether the
@@ -20,7 +21,7 @@ import orjson
 
 from twin.metrics.exchange import Exchange
 from twin.metrics.histograms import LatencyBook
-from twin.metrics.log import ExchangeLog
+from twin.metrics.log import LOG_NAME, ExchangeLog
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -55,7 +56,7 @@ class RunFolder:
         self.settings = settings
         self.checkpoint_s = checkpoint_s
         self.book = LatencyBook()
-        self.log = ExchangeLog(path / "exchanges.csv.gz")
+        self.log = ExchangeLog(path / LOG_NAME)
         self.started_wall = time.time()
         self.extra: dict[str, Any] = {}
         self.state = "running"

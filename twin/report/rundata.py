@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import ConfigError
-from twin.metrics import LatencyBook, read_exchange_log
+from twin.metrics import LatencyBook, find_log, read_exchange_log
 from twin.metrics.histograms import InterfaceStats
 
-LOG_NAME = "exchanges.csv.gz"
+LOG_NAME = "exchanges.parquet"  # or exchanges.csv.gz in a folder written before December 2026
 
 
 @dataclass(slots=True)
@@ -98,9 +98,8 @@ def load_run(run_dir: str | Path) -> RunData:
         settings = loaded if isinstance(loaded, dict) else {"settings": loaded}
     else:
         notes.append("settings.json is missing: the run's settings are unknown.")
-    log_path: Path | None = path / LOG_NAME
-    if not log_path.is_file():
-        log_path = None
+    log_path = find_log(path)
+    if log_path is None:
         notes.append(f"{LOG_NAME} is missing: the plots over time, the backlog and stats_history.csv are left out.")
     if (path / "histograms.json").is_file():
         encoded = _read_json(path / "histograms.json", "the latency histograms")
