@@ -7,8 +7,9 @@ only on change, earliest alarm only, verification before production, inbound bef
 life-cycle, the token issued at login...), and the summary gives the violations by rule and interface:
 for line-A02 against any MES the expected figure is 0.
 
-The rules judge time as the line lives it: an exchange's time is the virtual time of its send (a heartbeat
-every 10 virtual seconds is one every 10 s here, whatever the speed), converted to epoch seconds.
+The rules judge time as the line lives it: an exchange's time is the virtual time its host meant to send it
+(a heartbeat every 10 virtual seconds is one every 10 s here, whatever the speed; how late the twin itself
+sent it is the takt figures' business), converted to epoch seconds.
 """
 
 from __future__ import annotations
@@ -32,17 +33,21 @@ class SelfCheck:
 
     def __init__(self, profile: Profile, processes: dict[str, str], line_time: Callable[[float], float]) -> None:
         self.conformance = Conformance(profile, processes=processes)
-        self.line_time = line_time  # epoch wall seconds -> epoch seconds of the line's (virtual) clock
+        self.line_time = line_time  # virtual seconds of the run -> epoch seconds of the line's clock
         self._seq = 0
         self._digests: dict[str, str] = {}
 
     @classmethod
     def for_run(
-        cls, profile: Profile, processes: dict[str, str], line_time: Callable[[float], float]
+        cls,
+        profile: Profile,
+        processes: dict[str, str],
+        line_time: Callable[[float], float],
+        virtual_of: Callable[[float], float],
     ) -> SelfCheck | None:
         """None when the profile has no behavioural rules (another MES's swagger.json): nothing to hold to."""
         try:
-            return cls(profile, processes, line_time)
+            return cls(profile, processes, line_time, virtual_of)
         except ConfigError:
             return None
 
@@ -50,8 +55,8 @@ class SelfCheck:
         """One exchange the host link made (``reply`` is a ``twin.transport.http.Reply``)."""
         ex = reply.exchange
         self._seq += 1
-        sent = self.line_time(ex.sent_wall)
-        answered = sent + max(0.0, ex.answered_wall - ex.sent_wall)
+        sent = self.line_time(ex.intended_virtual_s)  # when the host meant to send it: its behaviour, not our pace
+        answered = max(sent, self.line_time(self.virtual_of(ex.answered_wall)))  # when the host had the answer
         response = {"code": reply.code, "msg": reply.msg, "data": reply.data} if reply.status else None
         self.conformance.feed(
             Recorded(
@@ -73,6 +78,10 @@ class SelfCheck:
                 error=reply.error,
             )
         )
+
+    def opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
+        """The opening WIP of a warm line: inside ``equipment`` before the run (see ``Simulation.opening``)."""
+        self.conformance.opening(equipment, cells, tray)
 
     def _digest(self, token: str | None) -> str:
         if not token:
