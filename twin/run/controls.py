@@ -169,8 +169,11 @@ class Controls:
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-                http.post(f"{address}/api/SendInterLock", data=orjson.dumps(body),
-                          headers={"Content-Type": "application/json"}) as resp,  # fmt: skip
+                http.post(
+                    f"{address}/api/SendInterLock",
+                    data=orjson.dumps(body),
+                    headers={"Content-Type": "application/json"},
+                ) as resp,
             ):
                 status, text = resp.status, await resp.text()
         except (aiohttp.ClientError, TimeoutError) as exc:
