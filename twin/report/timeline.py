@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from twin.metrics.histograms import LATE_START_S
+from twin.report.grid import Grid
 from twin.report.logscan import Chunk, LogReader, Names
-from twin.report.sparse import Accumulator, pack, unpack
 
 LOW_S = 1e-5
 HIGH_S = 3600.0
@@ -90,17 +90,19 @@ class VirtualClock:
         return float((self.virtual_s[-1] - self.virtual_s[0]) / (self.wall_s[-1] - self.wall_s[0]))
 
 
-def _clock(keys: np.ndarray, values: np.ndarray, bucket_s: float) -> VirtualClock:
-    """Per wall bucket (by intended time), the earliest and latest intended virtual time, as clock points."""
-    if not len(keys):
+def _clock(points: list[tuple[np.ndarray, np.ndarray]]) -> VirtualClock:
+    """Sampled (wall since origin, virtual) points as a monotone clock, at most a few thousand points."""
+    if not points:
         return VirtualClock(np.zeros(0), np.zeros(0))
-    b = keys.astype(np.float64)
-    wall = np.concatenate([b * bucket_s, (b + 1) * bucket_s])
-    virtual = np.concatenate([values[:, 0], values[:, 1]])
+    wall = np.concatenate([w for w, _ in points])
+    virtual = np.concatenate([v for _, v in points])
     order = np.argsort(wall, kind="stable")
     wall, virtual = wall[order], np.maximum.accumulate(virtual[order])
     keep = np.r_[True, np.diff(wall) > 0]
-    return VirtualClock(wall[keep], virtual[keep])
+    wall, virtual = wall[keep], virtual[keep]
+    step = max(1, len(wall) // 4000)
+    idx = np.unique(np.r_[np.arange(0, len(wall), step), len(wall) - 1])
+    return VirtualClock(wall[idx], virtual[idx])
 
 
 @dataclass(slots=True)
@@ -159,25 +161,34 @@ class Timeline:
 
 
 class _Scan:
-    """The accumulators of one pass; ``feed`` a chunk at a time, then ``finish``."""
+    """The counters of one pass; ``feed`` a chunk at a time, then ``_finish``.
 
-    def __init__(self, reader: LogReader, group_of: Mapping[str, str], success: Mapping[str, frozenset[str]]):
+    Buckets start ``bucket_s`` long; when the log runs past ``MAX_BUCKETS`` of them (a run longer than its
+    summary said), every counter merges bucket pairs and buckets are twice as long from then on.
+    """
+
+    def __init__(
+        self, reader: LogReader, group_of: Mapping[str, str], success: Mapping[str, frozenset[str]], bucket_s: float
+    ) -> None:
         self.reader = reader
         self.group_of = group_of
         self.success = success
+        self.bucket_s = bucket_s
         self.groups = Names()
         self.labels = Names()
         self.origin: float | None = None
         self.lookups = (np.empty(0, np.int64), np.empty(0, bool), np.empty(0, bool))
-        self.hist = Accumulator(["sum"])
-        self.service = Accumulator(["sum"])
-        self.per = Accumulator(["sum", "sum", "sum", "sum", "sum", "min", "max"])
-        self.intended = Accumulator(["sum"])
-        self.sent = Accumulator(["sum"])
-        self.active = Accumulator(["sum"])
-        self.outcomes = Accumulator(["sum"])
-        self.vhours = Accumulator(["sum"])
-        self.clock = Accumulator(["min", "max"])
+        self.hist = Grid((BINS,), dtype=np.uint32)  # [interface, bucket, latency bin]
+        self.service = Grid((BINS,), dtype=np.uint32)  # [group, bucket, service-time bin]
+        self.sums = [Grid(dtype=np.float64) for _ in range(5)]  # count, failures, late, bytes in, latency sum
+        self.low = Grid(dtype=np.float64, fill=np.inf)
+        self.high = Grid(dtype=np.float64, fill=-np.inf)
+        self.intended = Grid()
+        self.sent = Grid()
+        self.active = Grid(dtype=np.uint8)  # [equipment, bucket]: spoke in it
+        self.outcomes = Grid()  # [outcome label, bucket]
+        self.vhours = Grid()  # [virtual hour, latency bin] (the bucket axis holds the bins)
+        self.clock_points: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per operation index: its group index, and whether codes 0 and 1 count as success."""
@@ -191,31 +202,50 @@ class _Scan:
             )
         return self.lookups
 
-    def _bucket(self, wall: np.ndarray, bucket_s: float) -> np.ndarray:
-        return np.clip(np.floor((wall - self.origin) / bucket_s), 0, _LIMIT).astype(np.int64)
+    def _bucket(self, wall: np.ndarray) -> np.ndarray:
+        return np.clip(np.floor((wall - self.origin) / self.bucket_s), 0, _LIMIT).astype(np.int64)
 
-    def feed(self, c: Chunk, bucket_s: float) -> None:
+    def _buckets(self, c: Chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bucket of each row's answer, intention and sending; buckets lengthen until they fit MAX_BUCKETS."""
+        while True:
+            b, bi, bs = (self._bucket(w) for w in (c.answered_wall, c.intended_wall, c.sent_wall))
+            if max(int(b.max()), int(bi.max()), int(bs.max())) < MAX_BUCKETS:
+                return b, bi, bs
+            self.bucket_s *= 2
+            for g in (self.hist, self.service, *self.sums, self.intended, self.sent, self.outcomes):
+                g.coarsen()
+            self.low.coarsen(np.minimum)
+            self.high.coarsen(np.maximum)
+            self.active.coarsen(np.maximum)
+
+    def feed(self, c: Chunk) -> None:
+        if not len(c):
+            return
         if self.origin is None:
             self.origin = float(min(c.intended_wall.min(), c.sent_wall.min()))
         group, ok0, ok1 = self._tables()
         op = c.operation.astype(np.int64)
-        b = self._bucket(c.answered_wall, bucket_s)
+        b, b_intended, b_sent = self._buckets(c)
         lat = c.answered_wall - c.intended_wall
         lb = latency_bin(lat)
         ok = (c.status == 200) & (((c.code == 0) & ok0[op]) | ((c.code == 1) & ok1[op]))
         late = (c.sent_wall - c.intended_wall) > LATE_START_S
-        self.hist.count(pack(op, b, lb))
-        self.service.count(pack(group[op], b, latency_bin(c.answered_wall - c.sent_wall)))
-        self.per.add(pack(op, b), np.ones(len(c)), ~ok, late, c.bytes_in, lat, lat, lat)
-        self.intended.count(pack(op, self._bucket(c.intended_wall, bucket_s)))
-        self.sent.count(pack(op, self._bucket(c.sent_wall, bucket_s)))
-        self.active.count(pack(b, c.equipment.astype(np.int64)))
+        self.hist.add(op, b, lb)
+        self.service.add(group[op], b, latency_bin(c.answered_wall - c.sent_wall))
+        for grid, weights in zip(self.sums, (None, ~ok, late, c.bytes_in, lat), strict=True):
+            grid.add(op, b, weights=None if weights is None else weights.astype(np.float64))
+        self.low.reduce(np.minimum, op, b, lat)
+        self.high.reduce(np.maximum, op, b, lat)
+        self.intended.add(op, b_intended)
+        self.sent.add(op, b_sent)
+        self.active.mark(c.equipment.astype(np.int64), b)
         hour = np.clip(np.floor(c.intended_virtual_s / 3600.0), 0, _LIMIT).astype(np.int64)
-        self.vhours.count(pack(hour, lb))
-        self.clock.add(self._bucket(c.intended_wall, bucket_s), c.intended_virtual_s, c.intended_virtual_s)
+        self.vhours.add(hour, lb)
+        step = max(1, len(c) // 512)  # the virtual clock from a sample of (intended wall, intended virtual)
+        self.clock_points.append((c.intended_wall[::step] - self.origin, c.intended_virtual_s[::step]))
         failed = np.flatnonzero(~ok)
         if len(failed):
-            self.outcomes.count(pack(self._labels(c, failed), b[failed]))
+            self.outcomes.add(self._labels(c, failed), b[failed])
 
     def _labels(self, c: Chunk, rows: np.ndarray) -> np.ndarray:
         """The outcome of each failed row, as ``twin.metrics.histograms.outcome`` names it, as label indices."""
@@ -235,22 +265,6 @@ class _Scan:
         return out
 
 
-def _coarse(keys: np.ndarray, n: int, bucket_field: int, factor: int) -> list[np.ndarray]:
-    fields = unpack(keys, n)
-    fields[bucket_field] = fields[bucket_field] // factor
-    return fields
-
-
-def _dense(
-    acc: Accumulator, n: int, bucket_field: int, factor: int, shape: tuple[int, ...], dtype: type = np.int64
-) -> np.ndarray:
-    keys, values = acc.result()
-    out = np.zeros(shape, dtype=dtype)
-    if len(keys):
-        np.add.at(out, tuple(_coarse(keys, n, bucket_field, factor)), values[:, 0].astype(dtype))
-    return out
-
-
 def scan_log(
     path: Path,
     *,
@@ -259,53 +273,41 @@ def scan_log(
     success: Mapping[str, frozenset[str]],
 ) -> Timeline:
     """One pass over the log. ``span_s`` (the run's wall time) sizes the buckets; a longer log merges them."""
-    bucket_s = nice_bucket_s(span_s)
     reader = LogReader(path)
-    scan = _Scan(reader, group_of, success)
+    scan = _Scan(reader, group_of, success, nice_bucket_s(span_s))
     for chunk in reader:
-        scan.feed(chunk, bucket_s)
-    return _finish(scan, bucket_s)
+        scan.feed(chunk)
+    return _finish(scan)
 
 
-def _finish(scan: _Scan, bucket_s: float) -> Timeline:
-    per_keys, per_values = scan.per.result()
-    extents = [unpack(k, 2)[1] for k in (per_keys, scan.intended.result()[0], scan.sent.result()[0]) if len(k)]
-    n_fine = int(max((e.max() for e in extents), default=0)) + 1
-    factor = max(1, math.ceil(n_fine / MAX_BUCKETS))
-    nb = math.ceil(n_fine / factor)
+def _finish(scan: _Scan) -> Timeline:
+    used = [int(np.flatnonzero(g.a.any(axis=0)).max(initial=-1)) + 1 for g in (scan.sums[0], scan.intended, scan.sent)]
+    nb = max(*used, 1)
     ni, ng = max(len(scan.reader.operations.names), 1), max(len(scan.groups.names), 1)
-    per = np.zeros((7, ni, nb))
-    per[5], per[6] = np.inf, -np.inf
-    if len(per_keys):
-        op, b = _coarse(per_keys, 2, 1, factor)
-        for j, ufunc in enumerate((np.add,) * 5 + (np.minimum, np.maximum)):
-            ufunc.at(per[j], (op, b), per_values[:, j])
-    act_keys = scan.active.result()[0]
-    active_b = np.unique(pack(*_coarse(act_keys, 2, 0, factor))) >> 20 if len(act_keys) else np.empty(0, np.int64)
-    vkeys, vvalues = scan.vhours.result()
-    vh = np.zeros((int(unpack(vkeys, 2)[0].max()) + 1 if len(vkeys) else 0, BINS), dtype=np.int64)
-    if len(vkeys):
-        np.add.at(vh, tuple(unpack(vkeys, 2)), vvalues[:, 0].astype(np.int64))
+    nl = max(len(scan.labels.names), 1)
+    sums = [g.dense(ni, nb) for g in scan.sums]
+    vh = scan.vhours.a
+    hours = int(np.flatnonzero(vh.any(axis=1)).max(initial=-1)) + 1
     return Timeline(
         origin_wall=scan.origin or 0.0,
-        bucket_s=bucket_s * factor,
+        bucket_s=scan.bucket_s,
         interfaces=list(scan.reader.operations.names),
         groups=list(scan.groups.names),
-        latency=_dense(scan.hist, 3, 1, factor, (ni, nb, BINS), np.uint32),
-        service_by_group=_dense(scan.service, 3, 1, factor, (ng, nb, BINS), np.uint32),
-        count=per[0].astype(np.int64),
-        failures=per[1].astype(np.int64),
-        late_starts=per[2].astype(np.int64),
-        bytes_in=per[3].astype(np.int64),
-        latency_sum_s=per[4],
-        latency_min_s=per[5],
-        latency_max_s=per[6],
-        intended=_dense(scan.intended, 2, 1, factor, (ni, nb)),
-        sent=_dense(scan.sent, 2, 1, factor, (ni, nb)),
-        equipment_active=np.bincount(active_b, minlength=nb)[:nb],
+        latency=scan.hist.dense(ni, nb),
+        service_by_group=scan.service.dense(ng, nb),
+        count=sums[0].astype(np.int64),
+        failures=sums[1].astype(np.int64),
+        late_starts=sums[2].astype(np.int64),
+        bytes_in=sums[3].astype(np.int64),
+        latency_sum_s=sums[4],
+        latency_min_s=scan.low.dense(ni, nb),
+        latency_max_s=scan.high.dense(ni, nb),
+        intended=scan.intended.dense(ni, nb),
+        sent=scan.sent.dense(ni, nb),
+        equipment_active=scan.active.dense(max(len(scan.reader.equipment.names), 1), nb).sum(axis=0, dtype=np.int64),
         outcomes=list(scan.labels.names),
-        failures_by_outcome=_dense(scan.outcomes, 2, 1, factor, (max(len(scan.labels.names), 1), nb)),
-        virtual_hours=vh,
+        failures_by_outcome=scan.outcomes.dense(nl, nb),
+        virtual_hours=np.ascontiguousarray(vh[:hours, :BINS]) if hours else np.zeros((0, BINS), np.int64),
         rows=scan.reader.rows_read,
-        clock=_clock(*scan.clock.result(), bucket_s),
+        clock=_clock(scan.clock_points),
     )
