@@ -217,7 +217,7 @@ def test_requests_and_answers_pass_through_unchanged(recording: dict[str, Any]) 
 
 
 def test_every_exchange_reaches_the_metrics_log(recording: dict[str, Any]) -> None:
-    rows = list(read_exchange_log(recording["record"] / "exchanges.csv.gz"))
+    rows = list(read_exchange_log(recording["record"] / "exchanges.parquet"))
     journal = list(read_journal(recording["record"] / JOURNAL))
     assert len(rows) == len(journal) == recording["report"]["exchanges"]
     assert {r.operation for r in rows} >= {"OperatorLogin", "Heartbeat", "Inbound", "Outbound", "SendInterLock"}

@@ -38,3 +38,15 @@ def test_settings_show_labels_not_keys() -> None:
     rows = dict(settings_rows(settings, fmt_duration))
     assert rows == {"line": "mini", "MES": "embedded", "pace": "speed 20", "virtual duration": "10 min 00 s",
                     "load shape": "steady", "embedded MES options": "none"}  # fmt: skip
+
+
+def test_a_failing_code_says_what_it_means() -> None:
+    from twin.report.spec import SpecNames, meaning
+
+    assert meaning("2001", embedded=True).endswith("embedded MES: route")  # the embedded MES's own code
+    assert "embedded" not in meaning("2001", embedded=False)  # another MES: only what the spec says
+    assert meaning("9001", embedded=True) == "injected on purpose by the embedded MES's fault injection"
+    assert meaning("http 503", embedded=False).startswith("HTTP 503 Service Unavailable")
+    assert meaning("timeout", embedded=True).startswith("no answer (timeout)")
+    names = SpecNames()
+    assert (names.of("GetRecipeDetail").section, names.of("GetRecipeDetail").name_cn) == ("2.8", "获取开机参数明细")

@@ -1,6 +1,6 @@
 """The proxy's journal: every exchange with its payloads, one JSON line each, for the conformance report.
 
-The exchange log of ``twin.metrics`` (``exchanges.csv.gz``) keeps times, status and sizes for the latency
+The exchange log of ``twin.metrics`` (``exchanges.parquet``) keeps times, status and sizes for the latency
 figures; the conformance rules also need what was said, so the proxy writes this journal beside it
 (``journal.jsonl``). Lines are appended and flushed one by one (a host PC talks at a few calls per second):
 a killed proxy leaves every exchange before the kill readable, and a half-written last line is skipped.

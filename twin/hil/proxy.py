@@ -38,6 +38,7 @@ from twin.hil.journal import HOST_TO_MES, JOURNAL, MES_TO_HOST, JournalWriter, R
 from twin.hil.rules import Settings, Violation
 from twin.metrics import ExchangeLog, LatencyBook
 from twin.metrics.exchange import NO_ANSWER, Exchange
+from twin.metrics.log import LOG_NAME
 from twin.metrics.runfolder import write_json
 from twin.profile import Operation, Profile
 
@@ -127,7 +128,7 @@ class HostProxy:
         cfg = self.config
         cfg.record_dir.mkdir(parents=True, exist_ok=True)
         self.started = time.time()
-        self._log = ExchangeLog(cfg.record_dir / "exchanges.csv.gz")
+        self._log = ExchangeLog(cfg.record_dir / LOG_NAME)  # exchanges.parquet, as a run folder has
         self._journal = JournalWriter(cfg.record_dir / JOURNAL)
         self._session = aiohttp.ClientSession(auto_decompress=False)
         self.url = await self._listen(self._app(with_hosts=True), cfg.listen_host, cfg.listen_port)

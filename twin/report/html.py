@@ -162,7 +162,8 @@ def outage_table(items: Sequence[Mapping[str, Any]], origin: float | None, drain
         log = drained[i] if drained is not None else "— (no exchange log)"
         reason, queued, most = fmt(o.get("reason")), fmt(o.get("queued")), fmt(o.get("backlog_max"))
         rows.append([str(i + 1), at, length, reason, queued, most, fmt(o.get("drain_s")), log])
-    cols = ["#", "starts after", "lasted", "why", "queued", "backlog max", "drain (s, as the run recorded)"]
+    cols = ["#", "starts after (wall)", "lasted (wall)", "why", "queued", "backlog max"]
+    cols.append("drain (s, as the run recorded)")
     return Table("", [*cols, "drain (s, from the exchange log)"], rows)
 
 
