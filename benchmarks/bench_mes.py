@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -90,6 +91,9 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+ADMIN_TOKEN = secrets.token_urlsafe(24)  # what /admin/* of the MES under test needs
 
 
 def _cpu_s(pid: int) -> float:
@@ -191,7 +195,8 @@ class Driver:
             await self.ok(session, "MaterialInventory", {"BarCodeList": rows}, "A02-WH-01")
 
     async def stats(self) -> dict[str, Any]:
-        async with aiohttp.ClientSession() as s, s.get(self.url + "/admin/stats") as resp:
+        admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with aiohttp.ClientSession() as s, s.get(self.url + "/admin/stats", headers=admin) as resp:
             return await resp.json()
 
 
@@ -267,7 +272,7 @@ def main() -> None:
         db = Path(d) / "mes.sqlite"
         port = _free_port()
         serve = [sys.executable, "-c", "from twin.cli import main; main()", "mes", "serve", "--port", str(port),
-                 "--db", str(db), "--durability", "full"]
+                 "--db", str(db), "--durability", "full", "--admin-token", ADMIN_TOKEN]
         print(f"MES: twin mes serve, one process, SQLite WAL synchronous FULL on {db.parent} (wrk -t{THREADS}, "
               f"{SECONDS:g} s per run; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} before start)")
         with _server(serve, port) as (url, pid):

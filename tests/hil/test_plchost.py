@@ -119,7 +119,10 @@ async def scenario(io_map: IoMap, *, obey: bool) -> tuple[PlcHost, IoImage, list
                 await wait_until(lambda: bool(host.checks), timeout_s=20)
                 if obey:
                     await wait_until(lambda: host.reported_state == "2")
-                async with aiohttp.ClientSession() as client, client.get(mes.url + "/admin/interlocks") as resp:
+                async with (
+                    aiohttp.ClientSession() as client,
+                    client.get(mes.url + "/admin/interlocks", headers=mes.admin_headers) as resp,
+                ):
                     interlocks = (await resp.json())["interlocks"]
             finally:
                 await host.stop()

@@ -35,7 +35,9 @@ async def test_embedded_mes_behind_the_proxy(record_dir: Path) -> None:
             await host.login()  # a real account of the embedded MES's seed data
             assert host.token
             await host.call("2.2", {"IsOnline": True})
-            async with session.post(mes.url + "/admin/electrolyte-batch", json={"equipment": [INJECTOR]}) as resp:
+            async with session.post(
+                mes.url + "/admin/electrolyte-batch", json={"equipment": [INJECTOR]}, headers=mes.admin_headers
+            ) as resp:
                 assert resp.status == 200, await resp.text()
         await wait_until(lambda: bool(listener.received))
     finally:

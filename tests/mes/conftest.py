@@ -53,8 +53,11 @@ def fresh(prefix: str) -> str:
 class Host:
     """An equipment host as the spec wants it: login, token, LocalTime, both casings on request."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, profile: Profile) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, profile: Profile, admin: dict[str, str] | None = None
+    ) -> None:
         self.session, self.url, self.profile = session, url, profile
+        self.admin = admin or {}  # the admin token's header, for /admin/*
         self.token: str | None = None
         self.now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 
@@ -203,13 +206,13 @@ async def mes(make_mes: Callable[..., Awaitable[RunningMes]]) -> RunningMes:
 
 @pytest.fixture
 async def host(mes: RunningMes, session: aiohttp.ClientSession, profile: Profile) -> Host:
-    h = Host(session, mes.url, profile)
+    h = Host(session, mes.url, profile, mes.admin_headers)
     await h.login()
     return h
 
 
 async def get_json(host: Host, path: str) -> Any:
-    async with host.session.get(host.url + path) as resp:
+    async with host.session.get(host.url + path, headers=host.admin) as resp:
         assert resp.status == 200, (path, resp.status)
         return await resp.json()
 

@@ -52,5 +52,5 @@ async def test_metrics_are_prometheus_text(host: Host) -> None:
 async def test_registry_and_trace(host: Host) -> None:
     registry = await get_json(host, "/admin/registry")
     assert registry["A02-WH-01"] == "127.0.1.1:6868" and len(registry) == len(set(registry.values()))
-    async with host.session.get(host.url + "/admin/trace/NOTHING") as resp:
+    async with host.session.get(host.url + "/admin/trace/NOTHING", headers=host.admin) as resp:
         assert resp.status == 404

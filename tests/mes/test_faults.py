@@ -16,7 +16,7 @@ from twin.mes import Faults, Latency, RunningMes
 
 
 async def _set(host: Host, doc: dict[str, Any]) -> dict[str, Any]:
-    async with host.session.post(host.url + "/admin/faults", json=doc) as resp:
+    async with host.session.post(host.url + "/admin/faults", json=doc, headers=host.admin) as resp:
         return {"status": resp.status, **(await resp.json())}
 
 
@@ -34,7 +34,7 @@ async def test_latency_for_one_interface_or_all(host: Host) -> None:
     await _set(host, {"latency_for": {}, "latency": "uniform:100:120"})
     both = [await _timed(host) for _ in range(2)] + [await _timed(host, "TimeSynch", {})]
     assert all(0.1 <= t < 0.5 for t, _ in both)
-    async with host.session.delete(host.url + "/admin/faults") as resp:
+    async with host.session.delete(host.url + "/admin/faults", headers=host.admin) as resp:
         assert (await resp.json())["latency"] is None
     assert (await _timed(host))[0] < 0.1
 
@@ -101,7 +101,7 @@ async def test_outage_from_flags_starts_with_the_server(make_mes: Any, session: 
     loop = asyncio.get_running_loop()
     faults.update({"outage": {"after_s": 0.3, "for_s": 0.3, "mode": "refuse"}}, loop.time())
     running = await make_mes(faults=faults)
-    async with session.get(running.url + "/admin/faults") as resp:
+    async with session.get(running.url + "/admin/faults", headers=running.admin_headers) as resp:
         assert (await resp.json())["outage"]["mode"] == "refuse"
     await asyncio.sleep(0.4)
     with pytest.raises(aiohttp.ClientConnectorError):

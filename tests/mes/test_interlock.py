@@ -35,7 +35,7 @@ async def _setup(
     listener: Listener, **settings: Any,
 ) -> Host:
     running = await make_mes(addresses={WINDER: listener.address, WINDER_2: listener.address}, **settings)
-    host = Host(session, running.url, profile)
+    host = Host(session, running.url, profile, running.admin_headers)
     await host.login()
     await verified(host, WINDER, WINDER_2, HOT_PRESS, XRAY)
     return host
@@ -186,7 +186,7 @@ async def test_a_refusing_or_absent_equipment_is_recorded(
         probe.bind(("127.0.1.24", 0))
         closed = f"127.0.1.24:{probe.getsockname()[1]}"
     running = await make_mes(addresses={WINDER: listener.address, WINDER_2: closed})
-    host = Host(session, running.url, profile)
+    host = Host(session, running.url, profile, running.admin_headers)
     await host.login()
     await verified(host, WINDER, WINDER_2, HOT_PRESS, XRAY)
     for _ in range(3):
@@ -203,15 +203,17 @@ async def test_electrolyte_batches_are_pushed_to_filling_machines(
     make_mes: Any, session: aiohttp.ClientSession, profile: Profile, listener: Listener
 ) -> None:
     running = await make_mes(addresses={"*": listener.address})
-    async with session.post(running.url + "/admin/electrolyte-batch", json={}) as resp:
+    async with session.post(running.url + "/admin/electrolyte-batch", json={}, headers=running.admin_headers) as resp:
         pushes = (await resp.json())["pushes"]
     assert {p["equipment"] for p in pushes} == {"A02-INJ1-01", "A02-INJ2-01"}
     assert all(p["outcome"] == "delivered" and p["batchSfc"].startswith("DJY-") for p in pushes)
     assert sorted(b["EquipmentCode"] for _, b in listener.received) == ["A02-INJ1-01", "A02-INJ2-01"]
     async with session.post(running.url + "/admin/electrolyte-batch",
-                            json={"batchSfc": "DJY-MANUAL-1", "equipment": ["A02-INJ1-01"]}) as resp:
+                            json={"batchSfc": "DJY-MANUAL-1", "equipment": ["A02-INJ1-01"]},
+                            headers=running.admin_headers) as resp:
         assert (await resp.json())["pushes"][0]["batchSfc"] == "DJY-MANUAL-1"
-    async with session.post(running.url + "/admin/electrolyte-batch", json={"equipment": ["NOPE"]}) as resp:
+    async with session.post(running.url + "/admin/electrolyte-batch", json={"equipment": ["NOPE"]},
+                            headers=running.admin_headers) as resp:
         assert resp.status == 400
 
 
@@ -231,7 +233,7 @@ async def test_counts_and_interlocks_read_in_process(
 ) -> None:
     """What ``twin run`` reads from the MES it embeds, without HTTP: requests per interface, interlocks."""
     running = await make_mes(addresses={WINDER: listener.address})
-    host = Host(session, running.url, profile)
+    host = Host(session, running.url, profile, running.admin_headers)
     await host.login()
     await verified(host, WINDER, HOT_PRESS, XRAY)
     await host.refused("Inbound", {"Sfc": "JR-NEVER-MADE"}, HOT_PRESS, "unknown to the MES")

@@ -126,7 +126,10 @@ async def test_a_refused_token_makes_the_host_log_in_again(tmp_path: Path) -> No
     async def revoke_mid_run() -> int:
         while run.mes is None or run.sim is None or run.sim.env.now < 60:
             await asyncio.sleep(0.05)
-        async with aiohttp.ClientSession() as http, http.delete(run.mes.url + "/admin/tokens") as resp:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.delete(run.mes.url + "/admin/tokens", headers=run.mes.admin_headers) as resp,
+        ):
             return (await resp.json())["revoked"]
 
     revoked, summary = await asyncio.gather(revoke_mid_run(), run.run())

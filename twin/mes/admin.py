@@ -1,6 +1,8 @@
 """HTTP routes besides section 2: the status page, ``/metrics``, ``/swagger.json`` and the admin API
-(faults, electrolyte batch push, interlocks, traceability, registry, stats). The admin API has no
-token: the MES listens on loopback by default, and it is a test instrument.
+(faults, electrolyte batch push, interlocks, traceability, registry, stats). Every ``/admin/*`` request
+needs the admin token (``Authorization: Bearer <token>``; ``twin.mes.guard`` answers 401 without it):
+whoever reaches the port could otherwise inject faults, push batches or log every host out. Bad input is a
+400 naming what is wrong, never a 500.
 
     GET    /admin/faults                 the faults now set
     POST   /admin/faults                 change some: {"latency": "lognormal:20:200", "latency_for":
@@ -20,7 +22,7 @@ token: the MES listens on loopback by default, and it is a test instrument.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ import orjson
 from aiohttp import web
 
 from twin.errors import ConfigError
+from twin.mes.guard import ClientGone, Rejected, client_gone, read_admin_json, refusal
 from twin.mes.metrics import prometheus
 from twin.mes.opening import opening_wip
 from twin.mes.rules import Call
@@ -106,14 +109,33 @@ async def get_faults(request: web.Request) -> web.Response:
     return _json(request.app[MES].faults.to_json(asyncio.get_running_loop().time()))
 
 
+async def read_json(request: web.Request, *, empty: Any = None) -> Any:
+    """An admin body as JSON (``empty`` when there is none), bounded in size and time."""
+    return await read_admin_json(request, request.app[MES].config.body_timeout_s, empty=empty)
+
+
+def admin_errors(handler: Callable[[web.Request], Awaitable[web.Response]]) -> Callable[..., Any]:
+    """Bad input to an admin endpoint is a 4xx naming what is wrong, never a 500."""
+
+    async def guarded(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except ConfigError as exc:
+            return _json({"error": str(exc)}, 400)
+        except Rejected as rejected:
+            return refusal(request, rejected, request.app[MES].metrics.refusals)
+        except ClientGone as gone:
+            return client_gone(request, "the admin API", gone, request.app[MES].metrics.refusals)
+
+    return guarded
+
+
 def _set_faults(schedule_outage: Callable[[web.Application], None]) -> Callable[..., Any]:
+    @admin_errors
     async def handler(request: web.Request) -> web.Response:
         mes = request.app[MES]
-        try:
-            doc = orjson.loads(await request.read())
-            mes.faults.update(doc, asyncio.get_running_loop().time(), operations=mes.operation_ids())
-        except (orjson.JSONDecodeError, ConfigError) as exc:
-            return _json({"error": str(exc)}, 400)
+        doc = await read_json(request)
+        mes.faults.update(doc, asyncio.get_running_loop().time(), operations=mes.operation_ids())
         mes.store.slow_commit_ms = mes.faults.slow_db_ms
         if "outage" in doc:
             schedule_outage(request.app)
@@ -172,16 +194,31 @@ async def push_electrolyte(mes: Mes, batch: str | None, equipment: list[str] | N
     return await mes.callouts.push_batch(batch, targets)
 
 
+BATCH_SHAPE = '{"batchSfc"?: "CODE", "equipment"?: ["CODE", ...]}'
+
+
+def check_batch_request(doc: Any) -> tuple[str | None, list[str] | None]:
+    """The body of ``POST /admin/electrolyte-batch``: both keys optional, each of its one type."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"expected {BATCH_SHAPE}, got {type(doc).__name__}")
+    unknown = sorted(set(doc) - {"batchSfc", "equipment"})
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)}: expected {BATCH_SHAPE}")
+    batch, equipment = doc.get("batchSfc"), doc.get("equipment")
+    if batch is not None and (not isinstance(batch, str) or not batch.strip() or len(batch) > 128):
+        raise ConfigError(f"batchSfc must be a non-empty code of at most 128 characters, got {batch!r}")
+    if equipment is not None and (
+        not isinstance(equipment, list) or not all(isinstance(e, str) and e for e in equipment)
+    ):
+        raise ConfigError(f"equipment must be a list of equipment codes, got {equipment!r}")
+    return batch or None, equipment or None
+
+
+@admin_errors
 async def push_batch(request: web.Request) -> web.Response:
     mes = request.app[MES]
-    try:
-        raw = await request.read()
-        doc = orjson.loads(raw) if raw else {}
-        if not isinstance(doc, dict):
-            raise ConfigError('expected {"batchSfc"?: "...", "equipment"?: ["..."]}')
-        rows = await push_electrolyte(mes, doc.get("batchSfc"), doc.get("equipment"))
-    except (orjson.JSONDecodeError, ConfigError) as exc:
-        return _json({"error": str(exc)}, 400)
+    batch, equipment = check_batch_request(await read_json(request, empty={}))
+    rows = await push_electrolyte(mes, batch, equipment)
     return _json({"pushes": rows})
 
 
@@ -273,6 +310,6 @@ def add_routes(app: web.Application, schedule_outage: Callable[[web.Application]
     r.add_get("/admin/trace/{code}", trace)
     r.add_get("/admin/registry", registry)
     r.add_get("/admin/stats", stats)
-    r.add_post("/admin/opening-wip", opening_wip)
+    r.add_post("/admin/opening-wip", admin_errors(opening_wip))
     r.add_delete("/admin/tokens", revoke_tokens)
     r.add_route("*", "/{tail:.*}", api)

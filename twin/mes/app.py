@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from twin.mes import admin
+from twin.mes import admin, guard
 from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
 from twin.mes.equipment import EquipmentClient
@@ -34,6 +35,7 @@ from twin.profile import Profile, load_profile
 from twin.sim.linefile import load_line
 
 log = logging.getLogger(__name__)
+SHUTDOWN_TIMEOUT_S = 5.0  # on stop, requests still running get this long (a hanging one must not block SIGTERM)
 
 
 class Runtime:
@@ -101,6 +103,11 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(mes.store.close)
 
 
+async def _stop_waiting(app: web.Application) -> None:
+    """On stop, before requests in flight are waited for: an injected slow commit ends now."""
+    app[MES].store.stop_waiting()
+
+
 async def _equipment_client(app: web.Application) -> AsyncIterator[None]:
     mes = app[MES]
     addresses = equipment_addresses(mes.route.line, mes.config.addresses)
@@ -164,10 +171,15 @@ async def _outage(app: web.Application, window: tuple[float, float] | None) -> N
 
 
 def create_app(config: MesConfig, mes: Mes | None = None) -> web.Application:
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app[MES] = mes or build_mes(config)
+    """The MES as an aiohttp app; its admin token is ``config.admin_token`` or a new one (``mes.admin_token``)."""
+    mes = mes or build_mes(config)
+    mes.admin_token = config.admin_token or secrets.token_urlsafe(24)
+    middleware = guard.middleware(mes, mes.admin_token, mes.metrics.refusals)
+    app = web.Application(client_max_size=guard.MAX_BODY_LIMIT, middlewares=[middleware])
+    app[MES] = mes
     app[RUNTIME] = Runtime()
     app.cleanup_ctx.extend([_storage, _equipment_client, _background])
+    app.on_shutdown.append(_stop_waiting)
     admin.add_routes(app, schedule_outage)
     return app
 
@@ -183,6 +195,15 @@ class RunningMes:
     @property
     def mes(self) -> Mes:
         return self.app[MES]
+
+    @property
+    def admin_token(self) -> str:
+        """What ``/admin/*`` needs, as ``Authorization: Bearer <token>`` (``admin_headers``)."""
+        return self.mes.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mes.admin_token}"}
 
     def requests_by_interface(self) -> dict[str, dict[str, int]]:
         """What the MES answered so far, per interface (operation id): requests, ok (code 0) and refused.
@@ -217,11 +238,22 @@ async def start_mes(config: MesConfig | None = None) -> RunningMes:
     """Start the MES in this event loop (127.0.0.1, any free port unless the config says otherwise)."""
     config = config or MesConfig(port=0, db=":memory:")
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=config.idle_timeout_s,  # idle and half-sent connections are closed after this
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
     try:
         await site.start()
+    except OverflowError as exc:  # a port out of 0-65535 that slipped past the CLI
+        await runner.cleanup()
+        from twin.errors import ConfigError
+
+        raise ConfigError(f"the MES cannot listen on {config.host}:{config.port}: {exc}") from exc
     except OSError as exc:
         await runner.cleanup()
         from twin.errors import ConfigError

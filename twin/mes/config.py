@@ -24,3 +24,6 @@ class MesConfig:
     interlock_timeout_s: float = 3.0  # a section-3 call without an answer by then: the equipment is offline
     batch_every_s: float = 0.0  # push a new electrolyte batch (3.2) this often; 0 = only on request
     faults: Faults = field(default_factory=Faults)
+    admin_token: str | None = None  # what /admin/* needs (Authorization: Bearer ...); None: a new one at start
+    idle_timeout_s: float = 30.0  # a connection with no complete request for this long is closed (idle or half-sent)
+    body_timeout_s: float = 30.0  # a request body must arrive within this, once its headers have (else 408)

@@ -24,6 +24,9 @@ _Z99 = 2.3263478740408408  # the 99th percentile of the standard normal
 KINDS = ("fixed", "uniform", "normal", "lognormal", "exp")
 OUTAGE_MODES = ("refuse", "hang")
 ERROR_KINDS = ("code", "http500")
+MAX_LATENCY_MS = 600_000.0  # 10 minutes: an added delay beyond any client's timeout is an outage, not latency
+MAX_SLOW_DB_MS = 10_000.0  # 10 s per commit: slower than any disk, and the writer still answers SIGTERM
+MAX_OUTAGE_S = 7 * 86_400.0  # an outage window starts and lasts at most a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,8 @@ class Latency:
 
     @classmethod
     def parse(cls, spec: str) -> Latency:
+        if not isinstance(spec, str):
+            raise ConfigError(f"latency {spec!r}: must be text like {_EXAMPLES['lognormal']!r} (milliseconds)")
         kind, *args = spec.strip().split(":")
         need = {"fixed": 1, "uniform": 2, "normal": 2, "lognormal": 2, "exp": 1}
         if kind not in need:
@@ -46,8 +51,8 @@ class Latency:
             values = [float(a) for a in args]
         except ValueError:
             raise ConfigError(f"latency {spec!r}: parameters must be numbers of milliseconds") from None
-        if any(v < 0 or math.isnan(v) for v in values):
-            raise ConfigError(f"latency {spec!r}: parameters cannot be negative")
+        if any(not 0 <= v <= MAX_LATENCY_MS for v in values):  # NaN and infinity fail this too
+            raise ConfigError(f"latency {spec!r}: parameters must be from 0 to {MAX_LATENCY_MS:g} ms")
         if kind == "uniform" and values[1] < values[0]:
             raise ConfigError(f"latency {spec!r}: uniform needs LOW <= HIGH")
         if kind == "lognormal" and not 0 < values[0] <= values[1]:
@@ -69,7 +74,7 @@ class Latency:
             ms = rng.lognormal(math.log(self.a), sigma)
         else:
             ms = rng.exponential(self.a)
-        return float(ms) / 1000.0
+        return min(float(ms), MAX_LATENCY_MS) / 1000.0  # a long tail is cut where an outage would begin
 
 
 _EXAMPLES = {
@@ -110,6 +115,7 @@ class Faults:
             _check_rate(rate, f"error rate of {op}")
         if self.error_kind not in ERROR_KINDS:
             raise ConfigError(f"error kind must be one of {', '.join(ERROR_KINDS)}, got {self.error_kind!r}")
+        self.slow_db_ms = _check_number(self.slow_db_ms, "slow_db_ms", MAX_SLOW_DB_MS)
 
     def active(self) -> bool:
         return bool(
@@ -162,11 +168,11 @@ class Faults:
         changes."""
         if not isinstance(doc, dict):
             raise ConfigError("faults must be a JSON object")
-        if operations is not None:
-            for key in ("latency_for", "error_rate_for"):
-                entries = doc.get(key) or {}
-                if not isinstance(entries, dict):
-                    raise ConfigError(f'{key} must be an object like {{"Inbound": ...}}')
+        for key in ("latency_for", "error_rate_for"):
+            entries = doc.get(key) or {}
+            if not isinstance(entries, dict):
+                raise ConfigError(f'{key} must be an object like {{"Inbound": ...}}, got {entries!r}')
+            if operations is not None:
                 check_operations(entries, operations)
         unknown = set(doc) - {
             "latency",
@@ -182,24 +188,29 @@ class Faults:
                 f"unknown fault(s) {', '.join(sorted(unknown))}; known: latency, latency_for, "
                 f"error_rate, error_rate_for, error_kind, outage, slow_db_ms"
             )
+        # Everything is checked first, then set: a refused document changes nothing.
+        new: dict[str, Any] = {}
         if "latency" in doc:
-            self.latency = Latency.parse(doc["latency"]) if doc["latency"] else None
+            new["latency"] = None if doc["latency"] in (None, "") else Latency.parse(doc["latency"])
         if "latency_for" in doc:
-            self.latency_for = {str(k): Latency.parse(v) for k, v in (doc["latency_for"] or {}).items()}
+            new["latency_for"] = {str(k): Latency.parse(v) for k, v in (doc["latency_for"] or {}).items()}
         if "error_rate" in doc:
-            self.error_rate = _check_rate(doc["error_rate"] or 0.0, "error_rate")
+            new["error_rate"] = _check_rate(doc["error_rate"] if doc["error_rate"] is not None else 0.0, "error_rate")
         if "error_rate_for" in doc:
-            self.error_rate_for = {
+            new["error_rate_for"] = {
                 str(k): _check_rate(v, f"error_rate_for.{k}") for k, v in (doc["error_rate_for"] or {}).items()
             }
         if "error_kind" in doc:
             if doc["error_kind"] not in ERROR_KINDS:
-                raise ConfigError(f"error_kind must be one of {', '.join(ERROR_KINDS)}")
-            self.error_kind = doc["error_kind"]
+                raise ConfigError(f"error_kind must be one of {', '.join(ERROR_KINDS)}, got {doc['error_kind']!r}")
+            new["error_kind"] = doc["error_kind"]
         if "outage" in doc:
-            self.outage = parse_outage(doc["outage"], now) if doc["outage"] else None
+            new["outage"] = parse_outage(doc["outage"], now) if doc["outage"] else None
         if "slow_db_ms" in doc:
-            self.slow_db_ms = _check_ms(doc["slow_db_ms"] or 0.0, "slow_db_ms")
+            value = doc["slow_db_ms"] if doc["slow_db_ms"] is not None else 0.0
+            new["slow_db_ms"] = _check_number(value, "slow_db_ms", MAX_SLOW_DB_MS)
+        for key, value in new.items():
+            setattr(self, key, value)
 
 
 def check_operations(names: Collection[str], known: Collection[str]) -> None:
@@ -217,20 +228,24 @@ def parse_outage(spec: dict[str, Any], now: float) -> Outage:
     mode = spec.get("mode", "refuse")
     if mode not in OUTAGE_MODES:
         raise ConfigError(f"outage mode must be one of {', '.join(OUTAGE_MODES)}, got {mode!r}")
-    after = _check_ms(spec.get("after_s", 0.0), "outage.after_s")
-    length = _check_ms(spec.get("for_s", 0.0), "outage.for_s")
+    unknown = set(spec) - {"after_s", "for_s", "mode"}
+    if unknown:
+        raise ConfigError(f"outage takes after_s, for_s and mode, not {', '.join(sorted(map(str, unknown)))}")
+    after = _check_number(spec.get("after_s", 0.0), "outage.after_s", MAX_OUTAGE_S)
+    length = _check_number(spec.get("for_s", 0.0), "outage.for_s", MAX_OUTAGE_S)
     if length <= 0:
         raise ConfigError("outage.for_s must be more than 0 seconds")
     return Outage(now + after, now + after + length, mode)
 
 
 def _check_rate(value: Any, what: str) -> float:
-    if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
         raise ConfigError(f"{what} must be a number from 0 to 1, got {value!r}")
     return float(value)
 
 
-def _check_ms(value: Any, what: str) -> float:
-    if not isinstance(value, int | float) or float(value) < 0:
-        raise ConfigError(f"{what} must be a number >= 0, got {value!r}")
+def _check_number(value: Any, what: str, maximum: float) -> float:
+    """A finite number from 0 to ``maximum`` (NaN, infinity, booleans and text are refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= float(value) <= maximum:
+        raise ConfigError(f"{what} must be a number from 0 to {maximum:g}, got {value!r}")
     return float(value)

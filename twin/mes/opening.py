@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
+from twin.mes.guard import read_admin_json
 from twin.mes.service import MES, Mes
 from twin.mes.state import Unit
 from twin.mes.store import Tx
@@ -30,6 +30,8 @@ async def load_opening(mes: Mes, doc: Any) -> int:
     if not isinstance(doc, dict) or not isinstance(doc.get("equipment"), str) or not isinstance(doc.get("cells"), list):
         raise OpeningRefused('expected {"equipment": CODE, "cells": [CODE, ...], "tray"?: CODE}')
     equipment, tray_code = doc["equipment"], doc.get("tray")
+    if tray_code is not None and not isinstance(tray_code, str):
+        raise OpeningRefused(f"tray must be a tray code, got {tray_code!r}")
     place = mes.route.place(equipment)
     if place is None or place.step is None:
         raise OpeningRefused(f"equipment {equipment!r} is not a route station of line {mes.route.line.name}")
@@ -63,8 +65,9 @@ async def load_opening(mes: Mes, doc: Any) -> int:
 
 
 async def opening_wip(request: web.Request) -> web.Response:
+    mes = request.app[MES]
     try:
-        added = await load_opening(request.app[MES], orjson.loads(await request.read() or b"null"))
-    except (orjson.JSONDecodeError, OpeningRefused) as exc:
+        added = await load_opening(mes, await read_admin_json(request, mes.config.body_timeout_s))
+    except OpeningRefused as exc:
         return web.json_response({"error": str(exc)}, status=400)
     return web.json_response({"added": added})

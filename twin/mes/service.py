@@ -22,6 +22,7 @@ from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
 from twin.mes.faults import Faults
 from twin.mes.forms import read_form
+from twin.mes.guard import ClientGone, Rejected, body_limit, client_gone, describe, read_body, refusal
 from twin.mes.metrics import Metrics
 from twin.mes.route import Route
 from twin.mes.rules import ANYWHERE, CODES, RULES, Answer, Call, Refused
@@ -51,25 +52,53 @@ class Mes:
         self.metrics = Metrics()
         self.state = MesState()
         self.callouts: Callouts | None = None
+        self.admin_token = ""  # set by create_app
         self.paths: dict[str, list[Operation]] = {}
+        self._media: dict[str, tuple[str, ...]] = {}
         for op in profile:
             if op.direction == "client-to-server" and op.path.startswith("/EquipmentService"):
                 self.paths.setdefault(op.path.lower(), []).append(op)
+                body = ((profile.document.get("paths") or {}).get(op.path) or {}).get(op.method.lower()) or {}
+                content = (body.get("requestBody") or {}).get("content") or {"application/json": {}}
+                self._media[op.operation_id] = tuple(content)
+
+    def operations_at(self, path: str) -> list[Operation]:
+        """The section-2 operations served at ``path`` (case and trailing slash as ASP.NET ignores them)."""
+        return self.paths.get(path.replace(" ", "").rstrip("/").lower()) or []
+
+    def media_types(self, ops: list[Operation]) -> tuple[str, ...]:
+        """The Content-Types the profile lets these operations take (JSON unless it says otherwise)."""
+        return tuple(dict.fromkeys(t for op in ops for t in self._media.get(op.operation_id, ("application/json",))))
 
     # -- the request pipeline ------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        ops = self.paths.get(request.path.replace(" ", "").rstrip("/").lower())
-        if ops is None:
+        ops = self.operations_at(request.path)
+        if not ops:
             return _json({"code": 404, "msg": f"no interface at {request.method} {request.path}"}, 404)
         if request.method != "POST":
             return _json({"code": 405, "msg": f"{ops[0].operation_id} ({ops[0].section}) is POST only"}, 405)
+        if ops[0].needs_auth:  # before the body is read: a stranger's body is never read, let alone stored
+            denied = self._check_token(request.headers.get("Authorization"))
+            if denied is not None:
+                note, unread = await self._skip_body(request, denied.reason)
+                response = await self._answer(ops[0], denied, note, Tx(), started, status=401)
+                if unread:
+                    response.force_close()
+                return response
         first = ops[0].operation_id if len(ops) == 1 else self._fault_key(ops)
         payload: Any = None
-        if request.content_type == "multipart/form-data":
-            payload, raw = await read_form(request, ops[0])
-        else:
-            raw = await request.read()
+        what = describe(ops)
+        limit, timeout_s = body_limit(op.operation_id for op in ops), self.config.body_timeout_s
+        try:
+            if request.content_type == "multipart/form-data":
+                payload, raw = await read_form(request, ops[0], limit=limit, timeout_s=timeout_s, what=what)
+            else:
+                raw = await read_body(request, limit, timeout_s, what)
+        except Rejected as rejected:
+            return refusal(request, rejected, self.metrics.refusals)
+        except ClientGone as gone:
+            return client_gone(request, what, gone, self.metrics.refusals)
         delay = self.faults.delay_s(first)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -81,7 +110,23 @@ class Mes:
         if payload is None:
             payload = _parse_json(raw)
         op, answer, call, status = self._run(request, ops, raw, payload)
+        if status >= 400:
+            raw = _kept(raw, answer.reason)
         return await self._answer(op, answer, raw, call.tx if call else Tx(), started, status=status, call=call)
+
+    async def _skip_body(self, request: web.Request, reason: str) -> tuple[bytes, bool]:
+        """A refused request's body: a small one is read and dropped (the connection stays usable), a large
+        or chunked one is left unread and the connection closed. What is stored is its size and why."""
+        length = request.content_length
+        unread = request.body_exists
+        if unread and length is not None and length <= SMALL_BODY:
+            try:
+                async with asyncio.timeout(self.config.body_timeout_s):
+                    await request.content.read()
+                unread = False
+            except (TimeoutError, ConnectionError):
+                pass
+        return _note(reason, length), unread
 
     def operation_ids(self) -> set[str]:
         """The interfaces this MES serves (operation ids of section 2)."""
@@ -100,10 +145,6 @@ class Mes:
     ) -> tuple[Operation, Answer, Call | None, int]:
         """Everything synchronous: no await from the first check to the last change."""
         op = ops[0]
-        if op.needs_auth:
-            denied = self._check_token(request.headers.get("Authorization"))
-            if denied is not None:
-                return op, denied, None, 401
         if isinstance(payload, NotJson):
             return op, Answer(None, f"the body is not JSON: {payload.error}", CODES["not-json"], "not-json"), None, 400
         if not isinstance(payload, dict):
@@ -243,6 +284,19 @@ class Mes:
 
 
 MES = web.AppKey("mes", Mes)
+
+
+SMALL_BODY = 64 * 1024  # a refused body up to this size is read and dropped; a larger one closes the connection
+KEPT_OF_REFUSED = 4096  # a request refused at HTTP level (4xx) is stored in full only up to this size
+
+
+def _note(reason: str, length: int | None) -> bytes:
+    """What the exchange log keeps of a refused request's body: its size and why, never the body."""
+    return orjson.dumps({"notKept": reason, "bytes": length})
+
+
+def _kept(raw: bytes, reason: str) -> bytes:
+    return raw if len(raw) <= KEPT_OF_REFUSED else _note(reason, len(raw))
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -59,6 +59,7 @@ LOG_EXCHANGE = (
 LOG_GENEALOGY = "INSERT INTO genealogy (parent, child, relation, equipment, at) VALUES (?, ?, ?, ?, ?)"
 
 MAX_GROUP = 2000
+MAX_SLOW_COMMIT_MS = 10_000.0  # the injected slow disk never holds a commit longer (faults.MAX_SLOW_DB_MS)
 _STOP = object()
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -85,6 +86,10 @@ class Tx:
 
     def add(self, sql: str, params: tuple[Any, ...]) -> None:
         self.statements.append((sql, params))
+
+
+class StoreClosed(RuntimeError):
+    """The writer is gone or failed a write for a reason other than SQLite's: the exchange is not stored."""
 
 
 @dataclass(slots=True)
@@ -130,6 +135,7 @@ class Store:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready: Future[Snapshot] = Future()
+        self._closing = threading.Event()  # wakes a writer that sleeps for an injected slow commit
 
     # -- life cycle ----------------------------------------------------------------------------------
     def open(self) -> Snapshot:
@@ -138,8 +144,13 @@ class Store:
         self._thread.start()
         return self._ready.result(timeout=120)
 
+    def stop_waiting(self) -> None:
+        """Cut an injected slow commit short from now on (the MES is stopping)."""
+        self._closing.set()
+
     def close(self) -> None:
         if self._thread is not None:
+            self._closing.set()
             self._queue.put(_STOP)
             self._thread.join(timeout=30)
             self._thread = None
@@ -150,16 +161,19 @@ class Store:
     # -- requests from the event loop ------------------------------------------------------------------
     def commit(self, tx: Tx) -> asyncio.Future[None]:
         """A future that is done once the changes are committed (or failed)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        self._queue.put(_Job(tx, None, future, loop))
-        return future
+        return self._submit(tx, None)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> asyncio.Future[list[tuple[Any, ...]]]:
         """Read through the writer's connection (so ``:memory:`` works and reads see every commit)."""
+        return self._submit(None, (sql, params))
+
+    def _submit(self, tx: Tx | None, query: Statement | None) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()
-        self._queue.put(_Job(None, (sql, params), future, loop))
+        future: asyncio.Future[Any] = loop.create_future()
+        if self._thread is None or not self._thread.is_alive():  # never wait on a writer that is gone
+            future.set_exception(StoreClosed(f"the MES database {self.path} is not open"))
+        else:
+            self._queue.put(_Job(tx, query, future, loop))
         return future
 
     # -- the writer thread ---------------------------------------------------------------------------
@@ -203,19 +217,51 @@ class Store:
                         stop = True
                         break
                     group.append(item)
-                self._apply(conn, group)
+                try:
+                    self._apply(conn, group)
+                except Exception as exc:  # the writer outlives anything one group does: fail it, go on
+                    log.exception("MES store: a group of %d writes failed", len(group))
+                    self._fail(conn, group, exc)
                 if stop:
                     break
         finally:
             conn.close()
+            self._fail_queued()
+
+    def _fail(self, conn: sqlite3.Connection, group: list[_Job], exc: BaseException) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        self.stats.failures += len(group)
+        for job in group:
+            job.error = exc if isinstance(exc, sqlite3.Error) else StoreClosed(f"the write failed: {exc!r}")
+        self._resolve(group)
+
+    def _fail_queued(self) -> None:
+        """Whatever is still queued when the writer ends is refused, never left waiting."""
+        left: list[_Job] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Job):
+                item.error = StoreClosed(f"the MES database {self.path} was closed")
+                left.append(item)
+        self._resolve(left)
+
+    def _slow_commit(self) -> None:
+        """Fault injection: a slow disk, bounded, and cut short when the store closes."""
+        ms = self.slow_commit_ms
+        if isinstance(ms, int | float) and ms > 0:
+            self._closing.wait(min(float(ms), MAX_SLOW_COMMIT_MS) / 1000.0)
 
     def _apply(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         started = time.perf_counter()
         try:
             conn.execute("BEGIN")
             self._execute(conn, group)
-            if self.slow_commit_ms > 0:
-                time.sleep(self.slow_commit_ms / 1000.0)
+            self._slow_commit()
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
