@@ -37,6 +37,7 @@ def _per_hour(unit: str) -> Callable[[Any], str]:
 #: key -> (label, format) for the line's cards, in this order.
 CARDS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "good_cells": ("good cells out", lambda v: f"{_count(v)} cells"),
+    "cells_out": ("cells out", lambda v: f"{_count(v)} cells"),
     "cells_per_hour": ("output rate", _per_hour("cells / virtual h")),
     "yield_rty": ("rolled throughput yield", _pct),
     "yield": ("yield", _pct),
@@ -113,6 +114,7 @@ SETTINGS: dict[str, str | None] = {
     "line": "line",
     "line_file": "line file",
     "target": "MES",
+    "mes": "MES",
     "target_url": "MES address",
     "profile": "MES profile",
     "mode": "pace",
