@@ -139,3 +139,29 @@ def test_a_killed_run_keeps_all_but_its_last_moments_in_parquet(tmp_path: Path) 
     kept = len(pd.read_parquet(path))  # a part being written when it died is hidden: never read
     assert written * 0.5 < kept <= written
     assert [ex.intended_virtual_s for ex in read_exchange_log(path)] == list(range(kept))  # the first ones, in order
+
+
+def test_parts_are_merged_as_the_log_grows_and_a_leftover_is_read_once(tmp_path: Path) -> None:
+    import shutil
+
+    from twin.metrics.parquetlog import ParquetSink, parts
+
+    folder = tmp_path / "exchanges.parquet"
+    sink = ParquetSink(folder, compact_parts=4)
+    xs = [Exchange("Heartbeat", f"EQ-{i % 3}", i, i, i, i + 0.01, 200, 0, 100, 30) for i in range(70)]
+    for k in range(7):  # seven parts of ten: the first four merged
+        sink.write([ex.as_row() for ex in xs[10 * k : 10 * k + 10]])
+        sink.seal()
+        if k == 1:
+            shutil.copy(folder / "part-000001.parquet", tmp_path / "leftover.parquet")
+    sink.close()
+    assert sorted(p.name for p in folder.glob("part-*")) == [
+        "part-000000-000003.parquet", "part-000004.parquet", "part-000005.parquet", "part-000006.parquet"]  # fmt: skip
+    shutil.copy(tmp_path / "leftover.parquet", folder / "part-000001.parquet")  # a crash between merge and removal
+    read = [p.name for p in parts(folder)]
+    assert read == ["part-000000-000003.parquet", *(f"part-00000{k}.parquet" for k in (4, 5, 6))]
+    assert list(read_exchange_log(folder)) == xs
+    again = ParquetSink(folder)  # appending to a log goes on after its last part
+    again.write([xs[0].as_row()])
+    again.close()
+    assert (folder / "part-000007.parquet").is_file()
