@@ -325,3 +325,13 @@ def test_plc_show_piped_keeps_every_cell_whole() -> None:
     assert "…" not in result.output
     for sig in load_io_map("winder.modbus").signals:
         assert sig.where in result.output, sig.where
+
+
+def test_make_run_checks_the_default_slos_and_make_test_says_it_runs_apt_get() -> None:
+    """`make run` ends with the verdict of lines/slo/default.yaml; `make test` announces its apt-get."""
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    run_recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "twin run $(LINE) --slo default $(ARGS)" in run_recipe
+    assert (Path(__file__).parents[1] / "lines" / "slo" / "default.yaml").is_file()
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert test_recipe.index('echo "installing') < test_recipe.index("apt-get update")
