@@ -122,3 +122,16 @@ def test_summary_json_gets_back_what_a_checkpoint_left_out_and_the_verdict(tmp_p
             assert new[kind] == pytest.approx(old[kind], rel=1e-9)
     assert after["report"]["met"] is True and after["report"]["headline"].startswith("NO SLO CHECKED")
     assert "report.html" in after["report"]["files"] and "summary.json" in after["report"]["files"]
+
+
+def test_faults_the_run_records_get_a_section_of_their_own(tmp_path: Path) -> None:
+    import json
+
+    run = write_run(tmp_path, with_extras=False, wall_s=60)
+    summary = json.loads((run.path / "summary.json").read_text())
+    summary["faults"] = [{"kind": "mes-latency", "at_s": 12.5, "detail": "lognormal:20:200"}]
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    write_report(run.path)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    section = html.split('id="faults"')[1].split('id="line"')[0]
+    assert "mes-latency" in section and "lognormal:20:200" in section

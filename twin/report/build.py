@@ -132,6 +132,7 @@ def _context(
     group_of = _group_of(groups)
     g_rows = group_rows(stats, run.wall_s, {g: m for g, m in groups.items() if m})
     notes = list(run.notes)
+    notes += [f"This run was hurt: {why}." for why in run.summary.get("hurt") or []]  # a fault is never hidden
     if t is not None and t.rows != g_rows[-1].count:
         notes.append(
             f"The exchange log holds {t.rows:,} exchanges and the histograms {g_rows[-1].count:,}: the "
@@ -164,7 +165,7 @@ def _context(
         "traffic": traffic_cards(g_rows[-1], run.wall_s, extras.virtual_s(run.summary)),
         "line": lineview.line_blocks(line) if line else None,
         "line_window": lineview.window(line, fmt_duration) if line else None,
-        "faults": blocks(faults) if isinstance(faults, Mapping) and faults else None,
+        "faults": _faults(faults),
         "groups": [row_view(r) for r in g_rows],
         "interfaces": [row_view(r, spec.of(r.name).section, spec.of(r.name).name_cn) for r in i_rows],
         "omitted": omitted,
@@ -174,6 +175,15 @@ def _context(
             {"report.html"} | {p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if p.suffix != ".tmp"}
         ),
     }
+
+
+def _faults(faults: Any) -> Any:
+    """What summary.json says of the faults of the run (issue 13), shown by shape in a section of its own."""
+    if isinstance(faults, Mapping) and faults:
+        return blocks(faults)
+    if isinstance(faults, list) and faults:
+        return blocks({"faults": faults})
+    return None
 
 
 def _drains(outages: Sequence[Mapping[str, Any]], t: Timeline | None) -> list[str] | None:
