@@ -133,7 +133,8 @@ async def test_a_crash_rehearsal_loses_nothing_acknowledged(tmp_path: Path, prof
         ((crashed, restarted),) = mes.crashes
         assert restarted is not None and 0.5 <= restarted - crashed < 15
         assert mes.url == url and mes.admin_token == token and before >= 20 and len(acked) > before
-        assert (await mes.stats()) is not None  # the admin token still opens the restarted MES
+        stats = await mes.stats()  # the admin token still opens the restarted MES
+        assert stats is not None
     with sqlite3.connect(db) as conn:  # a resent record whose first answer was lost is "already recorded"
         stored = dict(
             conn.execute(
@@ -141,6 +142,8 @@ async def test_a_crash_rehearsal_loses_nothing_acknowledged(tmp_path: Path, prof
                 " AND msg NOT LIKE '%already recorded%' GROUP BY sfc"
             ).fetchall()
         )
+        in_file = conn.execute("SELECT COUNT(*) FROM exchanges").fetchone()[0]
+    assert stats["db"]["exchanges"] == in_file  # the restarted MES counts what came before the crash too
     wrong = {code: stored.get(code) for code in acked if stored.get(code) != 1}
     assert not wrong, f"acknowledged records lost (None) or stored twice: {wrong}"
     log = (tmp_path / "mes.log").read_text()

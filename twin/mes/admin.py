@@ -291,6 +291,7 @@ async def stats(request: web.Request) -> web.Response:
         "jobs": mes.store.stats.jobs,
         "largest_group": mes.store.stats.largest_group,
         "queued": mes.store.queued(),
+        "exchanges": mes.exchanges_stored,  # every exchange in the file: counts above restart with the process
     }
     return _json(doc)
 

@@ -93,6 +93,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     mes = app[MES]
     snapshot = await asyncio.to_thread(mes.store.open)
     mes.state = MesState.load(snapshot)
+    mes.exchanges_stored = snapshot.exchanges
     log.info(
         "MES database %s: %d documents, %d exchanges",
         mes.config.db,

@@ -24,7 +24,16 @@ RECORD_INTERLOCK = (
 )
 FINISH_INTERLOCK = "UPDATE interlocks SET outcome = ?, detail = ?, finished_at = ? WHERE id = ?"
 INTERLOCK_COLUMNS = (
-    "id", "at", "code", "equipment", "detector", "address", "message", "outcome", "detail", "finished_at"
+    "id",
+    "at",
+    "code",
+    "equipment",
+    "detector",
+    "address",
+    "message",
+    "outcome",
+    "detail",
+    "finished_at",
 )
 RECORD_PUSH = "INSERT INTO pushes (id, at, equipment, batch_sfc, address, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"
 

@@ -53,6 +53,7 @@ class Mes:
         self.state = MesState()
         self.callouts: Callouts | None = None
         self.admin_token = ""  # set by create_app
+        self.exchanges_stored = 0  # in the database, those of earlier runs of this file included (a restart)
         self.paths: dict[str, list[Operation]] = {}
         self._media: dict[str, tuple[str, ...]] = {}
         for op in profile:
@@ -273,6 +274,7 @@ class Mes:
         )
         try:
             await self.store.commit(tx)
+            self.exchanges_stored += 1
         except Exception as exc:  # the database refused the write: the exchange is not durable, say so
             log.error("MES commit failed for %s: %s", op.operation_id, exc)
             answer = Answer(None, f"the MES could not store this exchange: {exc}", CODES["storage"], "storage")
