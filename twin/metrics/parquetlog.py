@@ -23,32 +23,28 @@ code as a nullable int64 (no code without an answer); see ``WRITE_OPTIONS`` for 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from twin.metrics.exchange import COLUMNS, Exchange
 
-SCHEMA = pa.schema(
-    [
-        ("operation", pa.dictionary(pa.int32(), pa.string())),
-        ("equipment", pa.dictionary(pa.int32(), pa.string())),
-        ("intended_virtual_s", pa.float64()),
-        ("intended_wall", pa.float64()),
-        ("sent_wall", pa.float64()),
-        ("answered_wall", pa.float64()),
-        ("status", pa.int32()),
-        ("code", pa.int64()),
-        ("bytes_out", pa.int64()),
-        ("bytes_in", pa.int64()),
-        ("error", pa.dictionary(pa.int32(), pa.string())),
-    ]
-)
-assert tuple(SCHEMA.names) == COLUMNS
+if TYPE_CHECKING:  # pyarrow is imported when a log is written or read, not by `twin run --help`
+    import pyarrow as pa
+
+
+@functools.cache
+def schema() -> pa.Schema:
+    """The log's columns (``COLUMNS``), typed."""
+    import pyarrow as pa
+
+    text = pa.dictionary(pa.int32(), pa.string())
+    types = [text, text, *(pa.float64(),) * 4, pa.int32(), pa.int64(), pa.int64(), pa.int64(), text]
+    return pa.schema(list(zip(COLUMNS, types, strict=True)))
+
 PART_GLOB = "part-*.parquet"
 ROW_GROUP_ROWS = 131_072
 COMPACT_PARTS = 60
@@ -69,14 +65,16 @@ def is_parquet_log(path: Path) -> bool:
 
 def batch(rows: Sequence[tuple[object, ...]]) -> pa.RecordBatch:
     """Rows (``Exchange.as_row``) as one typed record batch."""
+    import pyarrow as pa
+
     columns = list(zip(*rows, strict=True)) if rows else [() for _ in COLUMNS]
     arrays = []
-    for field, values in zip(SCHEMA, columns, strict=True):
+    for field, values in zip(schema(), columns, strict=True):
         if pa.types.is_dictionary(field.type):
             arrays.append(pa.array(values, pa.string()).dictionary_encode())
         else:
             arrays.append(pa.array(values, field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=SCHEMA)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema())
 
 
 def _range(part: Path) -> tuple[int, int]:
@@ -120,7 +118,9 @@ class ParquetSink:
         """Write what is pending as one complete part (row groups of ``ROW_GROUP_ROWS``) and rename it in."""
         if not self._pending:
             return
-        table = pa.Table.from_batches(self._pending, schema=SCHEMA).unify_dictionaries()
+        import pyarrow as pa
+
+        table = pa.Table.from_batches(self._pending, schema=schema()).unify_dictionaries()
         self._small.append(self._put(table, f"part-{self._next:06d}"))
         self._next += 1
         self._pending, self._rows = [], 0
@@ -128,6 +128,8 @@ class ParquetSink:
             self.compact()
 
     def _put(self, table: pa.Table, name: str) -> Path:
+        import pyarrow.parquet as pq
+
         tmp, final = self.folder / f".{name}.tmp", self.folder / f"{name}.parquet"
         pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
         os.replace(tmp, final)
@@ -138,7 +140,10 @@ class ParquetSink:
         small, self._small = self._small, []
         if len(small) < 2:
             return
-        table = pa.concat_tables([pq.read_table(p, schema=SCHEMA) for p in small]).unify_dictionaries()
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables([pq.read_table(p, schema=schema()) for p in small]).unify_dictionaries()
         self._put(table, f"part-{_range(small[0])[0]:06d}-{_range(small[-1])[1]:06d}")
         for p in small:
             p.unlink(missing_ok=True)
@@ -159,6 +164,8 @@ def parts(path: Path) -> list[Path]:
 
 def read_tables(path: Path, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
     """Every record batch of a log, in order (one row group at a time: constant memory)."""
+    import pyarrow.parquet as pq
+
     for part in parts(path):
         yield from pq.ParquetFile(part).iter_batches(batch_size=ROW_GROUP_ROWS, columns=columns)
 

@@ -27,14 +27,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import pyarrow as pa
 
 from twin.errors import ConfigError
 from twin.metrics.exchange import COLUMNS
 from twin.metrics.parquetlog import is_parquet_log, read_tables
+
+if TYPE_CHECKING:  # pyarrow is imported when a Parquet log is read, not by `twin run --help`
+    import pyarrow as pa
 
 BLOCK_BYTES = 2 << 20  # about 20,000 rows of text per chunk
 PARALLEL_FROM_BYTES = 16 << 20  # a compressed log this big (about 600,000 rows) is parsed by worker processes
@@ -264,6 +266,8 @@ class LogReader:
             raise ConfigError(f"{self.path}: a row after row {self.rows_read} is not an exchange: {exc}") from exc
 
     def _parquet(self) -> Iterator[Chunk]:
+        import pyarrow as pa
+
         try:
             for rb in read_tables(self.path):
                 yield self._arrow_chunk(rb)
@@ -273,12 +277,16 @@ class LogReader:
     @staticmethod
     def _indices(column: pa.Array, names: Names) -> np.ndarray:
         """A dictionary-encoded string column as indices into ``names`` (stable across chunks)."""
+        import pyarrow as pa
+
         if not pa.types.is_dictionary(column.type):
             column = column.dictionary_encode()
         lookup = np.array([names.of(v) for v in column.dictionary.to_pylist()] or [0], dtype=np.int32)
         return lookup[column.indices.fill_null(0).to_numpy(zero_copy_only=False)]
 
     def _arrow_chunk(self, rb: pa.RecordBatch) -> Chunk:
+        import pyarrow as pa
+
         col = {name: rb.column(i) for i, name in enumerate(rb.schema.names)}
 
         def f8(name: str) -> np.ndarray:
