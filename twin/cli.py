@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 
 import click
@@ -75,8 +76,14 @@ def cli(verbose: int) -> None:
         logging.getLogger("pymodbus.logging").setLevel(logging.ERROR)
 
 
+def _terminated(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends a command as Ctrl-C does, until the command sets its own handler
+
+
 def main() -> None:
     """Console entry point: run the CLI with the one error boundary."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = cli.main(standalone_mode=False)  # a command's click.exceptions.Exit comes back as its code
         if isinstance(code, int) and code:

@@ -15,14 +15,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from twin.commands.interrupts import EXIT_INTERRUPTED, INTERRUPTS
 from twin.commands.report import load_slo_early, report_run, slo_option
+from twin.commands.run_checks import check_mes_args, mark_interrupted
 from twin.commands.run_live import print_live_summary, run_live
 from twin.errors import ConfigError
 from twin.report import write_report
 from twin.report.slo import SloNotMet
 from twin.run.web import WebAddress
 from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
+from twin.transport.runfaults import RunHurt
 from twin.transport.session import NetConfig, prepare
+from twin.transport.target import check_positive
 
 
 @click.command()
@@ -32,7 +36,9 @@ from twin.transport.session import NetConfig, prepare
 @click.option("--realtime", is_flag=True, help="1 virtual second per wall second (hardware in the loop).")
 @click.option("--speed", type=float, default=None, help="N virtual seconds per wall second.  [default: 20]")
 @click.option("--duration", "-d", default=None, help="Virtual time: 90s, 15m, 24h, 2d.  [default: 10m; offline 1h]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same line behaviour.")
+@click.option(
+    "--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="Same seed, same line behaviour."
+)
 @click.option("--scale", type=int, default=1, show_default=True, help="K copies of the line (distinct codes).")
 @click.option(
     "--load",
@@ -141,24 +147,35 @@ def run(
     )
     slo_path = load_slo_early(slo)  # a malformed SLO file is bad input now, not after the run
     web_address = WebAddress.parse(web) if web else None
+    check_mes_args(config.mes_args)  # the embedded MES's own argument check, before anything starts
     session = prepare(line_ref, config)
-    summary = run_live(session, quiet=as_json, web=web_address)
-    interrupted = summary.get("state") == "interrupted"
+    with INTERRUPTS.stopping(session.stop):  # Ctrl-C/SIGTERM: stop at the next step, write the whole folder
+        summary = run_live(session, quiet=as_json, web=web_address)
+    # From here a signal waits until the folder (report, plots, CSV, verdict) is whole; then exit 130.
+    interrupted = summary.get("state") == "interrupted" or INTERRUPTS.received is not None
+    hurt = summary.get("hurt") or []
     if as_json:
         verdict = write_report(session.path, slo=slo_path)
         summary = json.loads((session.path / "summary.json").read_text(encoding="utf-8"))
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-        if not verdict.met and not interrupted:
-            raise SloNotMet(verdict.headline())
+        slo_failed: SloNotMet | None = None if verdict.met else SloNotMet(verdict.headline())
     else:
         print_live_summary(session, summary)
+        slo_failed = None
         try:
             report_run(session.path, slo_path)  # every run folder gets its report and verdict
-        except SloNotMet:
-            if not interrupted:
-                raise
+        except SloNotMet as exc:
+            slo_failed = exc
+    if INTERRUPTS.received is not None:
+        interrupted = True
+        mark_interrupted(session.path, INTERRUPTS.received, INTERRUPTS.phase)
     if interrupted:
-        raise click.exceptions.Exit(130)  # stopped by Ctrl-C: the folder is complete, the run is not
+        click.echo(f"interrupted: the run folder is complete: {session.path}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)  # the folder is complete, the run is not
+    if hurt:
+        raise RunHurt("; ".join(hurt))  # exit 3: a run that lost its MES or records never passes as done
+    if slo_failed is not None:
+        raise slo_failed
 
 
 def _offline(
@@ -173,6 +190,8 @@ def _offline(
     profile_ref: str | None,
     as_json: bool,
 ) -> None:
+    if latency_ms is not None:
+        check_positive("--latency-ms", latency_ms, zero=True)
     if refusal_rate is not None and not 0 <= refusal_rate <= 1:
         raise ConfigError(f"--refusal-rate must be between 0 and 1, got {refusal_rate:g}")
     config = RunConfig(

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from twin.commands.interrupts import INTERRUPTS
 from twin.run.web import WebAddress, with_web_view
 from twin.transport.session import NetworkedRun
 
@@ -27,8 +28,43 @@ def _hms(seconds: float) -> str:
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
+def fault_line(fault: dict[str, Any]) -> str:
+    """One line, printed the moment a fault is seen."""
+    if fault.get("kind") == "mes-died":
+        return (
+            f"MES DIED: the embedded MES process ended ({fault.get('how')}) at {_hms(fault.get('virtual_s', 0))} "
+            "virtual; stopping the run (exit code 3)"
+        )
+    return f"FAULT: {fault}"
+
+
+def fault_summary(summary: dict[str, Any]) -> list[str]:
+    """The closing lines about faults: what happened and what was never delivered."""
+    faults = summary.get("faults") or {}
+    out = [fault_line({"kind": "mes-died", **d}) for d in faults.get("mes_died", [])]
+    for c in faults.get("planned_crashes", []):
+        drain = f"{c['drain_s']:.1f} s" if isinstance(c.get("drain_s"), int | float) else "-"
+        out.append(
+            f"planned MES crash at {c['crashed']}: down {c.get('down_s') or '-'} s, {c.get('queued') or 0:,} "
+            f"records queued, {c.get('resent') or 0:,} re-uploaded, max backlog {c.get('max_backlog') or 0:,}, "
+            f"drained in {drain}"
+        )
+    lost = summary.get("undelivered", {})
+    if lost.get("records"):
+        ops = ", ".join(f"{op} {n:,}" for op, n in sorted(lost.get("records_by_operation", {}).items()))
+        out.append(f"NOT DELIVERED: {lost['records']:,} records left in the outbox ({ops or 'outbox.sqlite'})")
+    if lost.get("calls"):
+        ops = ", ".join(f"{op} {n:,}" for op, n in sorted(lost.get("calls_by_operation", {}).items()))
+        out.append(f"NEVER ANSWERED: {lost['calls']:,} calls still waiting for the MES at the end ({ops})")
+    if summary.get("hurt"):
+        out.append("the run was hurt: " + "; ".join(summary["hurt"]))
+    return out
+
+
 def status_line(st: dict[str, Any], rate: float) -> str:
     link = "online" if st["online"] else "MES OFFLINE"
+    if "mes-died" in st.get("faults", ()):
+        link = "MES DIED"
     backlog = f", backlog {st['backlog']:,}" if st["backlog"] else ""
     return (
         f"{_hms(st['virtual_s'])} of {_hms(st['duration_s'])} virtual | cells out {st['cells_out']:,} | "
@@ -71,10 +107,15 @@ def run_live(session: NetworkedRun, *, quiet: bool = False, web: WebAddress | No
     if not quiet:
         err.print(f"run folder {session.path}")
 
+    session.on_fault.append(lambda fault: err.print(fault_line(fault)))  # at once, above the live view
+
     async def main() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, session.stop)
+        if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.commands.interrupts)
+            INTERRUPTS.attach(loop)
+        else:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, session.stop)
         if quiet:
             return await session.run()
         if err.is_terminal:
@@ -130,6 +171,8 @@ def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
             f"queued, {o['resent']:,} re-uploaded, drained in {o['drain_s'] if o['drain_s'] is not None else '-'} s, "
             f"max backlog {o['max_backlog']:,}, {o['waiting_calls']:,} calls waited for the MES"
         )
+    for line in fault_summary(summary):
+        console.print(line)
     if link.get("relogins"):
         console.print(f"new logins after a refused token: {link['relogins']:,}")
     for i in summary.get("interlocks", []):
