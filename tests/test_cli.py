@@ -335,3 +335,21 @@ def test_make_run_checks_the_default_slos_and_make_test_says_it_runs_apt_get() -
     assert (Path(__file__).parents[1] / "lines" / "slo" / "default.yaml").is_file()
     test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert test_recipe.index('echo "installing') < test_recipe.index("apt-get update")
+
+
+@pytest.mark.e2e
+def test_plc_commands_print_no_library_warnings_and_an_unreachable_plc_is_exit_1() -> None:
+    """asyncua's two security warnings at start and pymodbus's connection warning are not the user's business."""
+    import subprocess
+    import sys
+
+    twin = [sys.executable, "-c", "from twin.cli import main; main()"]
+    served = subprocess.run([*twin, "plc", "serve", "--map", "winder.opcua", "--port", "0", "--duration-s", "0.5"],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert served.returncode == 0, served.stderr
+    assert "virtual PLC winder.opcua" in served.stdout and "WARNING" not in served.stderr, served.stderr
+    refused = subprocess.run([*twin, "plc", "interlock", "--map", "winder.modbus", "--connect", "127.0.0.1:9",
+                              "--wait-running-s", "0.2"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert refused.returncode == 1 and "WARNING" not in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().startswith("error: interlock 500201: modbus://127.0.0.1:9")
+    assert len(refused.stderr.strip().splitlines()) == 1
