@@ -21,6 +21,9 @@ from twin.mes import MesConfig, start_mes
 from twin.profile import Profile
 
 
+BAD_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry-not-yaml.yaml"
+
+
 def _options(*args: str) -> dict[str, Any]:
     return dict(serve.make_context("serve", list(args)).params)
 
@@ -94,6 +97,8 @@ async def test_faults_from_flags_are_seen_by_a_client(session: aiohttp.ClientSes
         (["--crash-after", "0"], "--crash-after must be a finite number of seconds > 0"),
         (["--restart-after", "3"], "--restart-after goes with --crash-after"),
         (["--port", "0", "--host", "999.1.1.1"], "the MES cannot listen on 999.1.1.1:0"),
+        (["--equipment-address", "A02-WH-01=127.0.0.1:99999"], "the port must be 1 to 65535"),
+        (["--registry", str(BAD_REGISTRY)], "is not valid YAML/JSON at line 2, column 1: expected the node"),
     ],
 )
 def test_bad_serve_flags_are_one_line_and_exit_2(

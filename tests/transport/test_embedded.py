@@ -114,6 +114,8 @@ async def test_a_crash_rehearsal_loses_nothing_acknowledged(tmp_path: Path, prof
     args = ["--db", str(db), "--durability", "normal", "--crash-after=2", "--restart-after=0.5"]
     async with EmbeddedMes(tmp_path, args) as mes, aiohttp.ClientSession() as session:
         url, token = mes.url, mes.admin_token
+        told: list[str] = []
+        mes.on_event(lambda event: told.append(event.kind))
         host = Host(session, url, profile)
         await host.login()
         for winder in WINDERS:
@@ -128,7 +130,7 @@ async def test_a_crash_rehearsal_loses_nothing_acknowledged(tmp_path: Path, prof
         await asyncio.sleep(0.5)  # some more after the restart, on the same URL and login
         stop.set()
         await asyncio.gather(*workers)
-        assert [e.kind for e in mes.events] == ["crashed", "restarted"], mes.events
+        assert [e.kind for e in mes.events] == ["crashed", "restarted"] == told, mes.events
         assert mes.events[0].exit_code == -signal.SIGKILL and mes.died is None and mes.up
         ((crashed, restarted),) = mes.crashes
         assert restarted is not None and 0.5 <= restarted - crashed < 15

@@ -41,6 +41,8 @@ def normalise_address(value: str, *, default_port: int = EQUIPMENT_PORT) -> str:
         return f"{text}:{default_port}"
     if not host:
         raise ConfigError(f"equipment address {value!r} has a port but no host")
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError(f"equipment address {value!r}: the port must be 1 to 65535")
     return f"{host}:{int(port)}"
 
 
@@ -92,7 +94,10 @@ def load_registry(path: str | Path) -> dict[str, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read equipment registry {file}: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"equipment registry {file} is not valid YAML/JSON: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"equipment registry {file} is not valid YAML/JSON{where}: {problem}") from exc
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise ConfigError(f"equipment registry {file} must map equipment codes to addresses (strings)")
     return {str(k): v for k, v in doc.items()}

@@ -146,6 +146,7 @@ class EmbeddedMes:
         self.exit_code: int | None = None  # its exit code then (negative: the signal that ended it)
         self.dead = asyncio.Event()
         self._on_death: list[Callable[[EmbeddedMes], Any]] = []
+        self._on_event: list[Callable[[MesEvent], Any]] = []
         self._proc: asyncio.subprocess.Process | None = None
         self._log: Any = None
         self._stopping = False
@@ -183,6 +184,19 @@ class EmbeddedMes:
         self._on_death.append(callback)
         if self.died is not None:
             callback(self)
+
+    def on_event(self, callback: Callable[[MesEvent], Any]) -> None:
+        """Call ``callback(event)`` (from the event loop) for each event from now on: crashed, restarted, died."""
+        self._on_event.append(callback)
+
+    def _event(self, event: MesEvent) -> None:
+        self.events.append(event)
+        self._write(f"twin: {event.kind}: {event.detail}\n".encode())
+        for callback in list(self._on_event):
+            try:
+                callback(event)
+            except Exception:  # a listener's bug must not stop the supervisor
+                log.exception("an on_event callback of the embedded MES failed")
 
     # -- life cycle ----------------------------------------------------------------------------------
     async def __aenter__(self) -> EmbeddedMes:
@@ -306,9 +320,8 @@ class EmbeddedMes:
 
     def _died(self, code: int | None, detail: str) -> None:
         self.died, self.exit_code = time.time(), code
-        self.events.append(MesEvent("died", self.died, code, detail))
-        self._write(f"twin: {detail}\n".encode())
         self.dead.set()
+        self._event(MesEvent("died", self.died, code, detail))
         for callback in list(self._on_death):
             try:
                 callback(self)
@@ -324,8 +337,9 @@ class EmbeddedMes:
         self._crashing = True
         proc.kill()
         code = await proc.wait()
-        self.events.append(MesEvent("crashed", time.time(), code, f"SIGKILL after {after_s:g} s (--crash-after)"))
-        self._write(f"twin: MES killed with SIGKILL after {after_s:g} s (--crash-after)\n".encode())
+        self._event(
+            MesEvent("crashed", time.time(), code, f"MES killed with SIGKILL after {after_s:g} s (--crash-after)")
+        )
         await asyncio.sleep(restart_s)
         if self._stopping:
             self._crashing = False
@@ -336,8 +350,8 @@ class EmbeddedMes:
             self._crashing = False
             self._died(self._proc.returncode if self._proc else None, f"the MES did not restart after its crash: {exc}")
             return
-        self.events.append(MesEvent("restarted", time.time(), None, f"{restart_s:g} s after the crash, same port"))
-        self._write(f"twin: MES restarted on {self.url} from its database\n".encode())
+        detail = f"MES restarted on {self.url} from its database, {restart_s:g} s after the crash"
+        self._event(MesEvent("restarted", time.time(), None, detail))
         self._crashing = False
 
     async def _kill(self) -> None:
