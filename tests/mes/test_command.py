@@ -20,7 +20,6 @@ from twin.errors import ConfigError
 from twin.mes import MesConfig, start_mes
 from twin.profile import Profile
 
-
 BAD_REGISTRY = Path(__file__).resolve().parents[1] / "data" / "registry-not-yaml.yaml"
 
 
