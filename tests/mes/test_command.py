@@ -156,7 +156,7 @@ async def test_serve_prints_its_token_and_sigterm_always_stops_it(tmp_path: Path
             proc.send_signal(signal.SIGTERM)
             started = time.perf_counter()
             assert await _stopped(proc, 8) == 0
-            assert time.perf_counter() - started < 4
+            assert time.perf_counter() - started < 6  # not the 10 s of the commit, let alone the 60 s of aiohttp
             with contextlib.suppress(aiohttp.ClientError, AssertionError):
                 await login  # answered (the slow commit was cut short) or dropped: either way, not hung
     finally:
