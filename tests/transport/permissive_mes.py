@@ -90,6 +90,8 @@ class PermissiveMes:
         if self.jitter_s:
             await asyncio.sleep(self._rng.uniform(0.0, self.jitter_s))
         payload = orjson.loads(raw) if raw else {}
+        if len(self.profile.operations_at(request.path, "post")) > 1:  # 2.28 and 2.50 share /Outbound
+            op_id = self.profile.match(request.path, payload)[0].operation_id
         lowered = {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {}
         auth = request.headers.get("Authorization")
         seen = Seen(time.time(), op_id, str(lowered.get("equipmentcode")), payload, auth)
@@ -129,3 +131,40 @@ async def serve(mes: PermissiveMes) -> tuple[web.AppRunner, str]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"
+
+
+def main() -> None:
+    """``python -m tests.transport.permissive_mes REPORT.json``: serve on a free loopback port, print the URL,
+    and on SIGTERM write what was seen (a foreign MES in a process of its own, as a user would run one)."""
+    import json
+    import signal
+    import sys
+
+    from twin.profile import load_profile
+
+    async def serve_until_term() -> None:
+        mes = PermissiveMes(load_profile("qingke-mes-v1"))
+        runner, url = await serve(mes)
+        print(url, flush=True)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+        report = {
+            "reached": sorted(mes.reached()),
+            "counts": Counter(s.operation for s in mes.seen),
+            "unknown_paths": mes.unknown_paths,
+            "unauthenticated": [(s.operation, s.equipment) for s in mes.unauthenticated][:50],
+            "status_order_violations": mes.order_violations(
+                lambda s: s.equipment if s.operation in ("State", "Alarm") else None,
+                lambda s: str(s.body.get("localTime")),
+            )[:50],
+        }
+        with open(sys.argv[1], "w", encoding="utf-8") as f:
+            json.dump(report, f)
+
+    asyncio.run(serve_until_term())
+
+
+if __name__ == "__main__":
+    main()

@@ -96,6 +96,11 @@ class Conformance:
             rule.feed(seen)
         return [v for rule, n in zip(self.rules, before, strict=True) for v in rule.violations[n:]]
 
+    def opening(self, host: str, cells: list[str], tray: str | None = None) -> None:
+        """Tell the rules of work in progress inside ``host`` before the first exchange (a warm start)."""
+        for rule in self.rules:
+            rule.opening(host, cells, tray)
+
     def finish(self) -> list[Violation]:
         before = [len(r.violations) for r in self.rules]
         last_seen = {name: h.last for name, h in self.hosts.items()}

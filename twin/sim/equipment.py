@@ -188,8 +188,11 @@ class Equipment(Reporting):
         self.env.process(self.main())
 
     def main(self) -> Proc:
+        asked = self.env.now
         yield from self.login()
-        phase = self.rng.uniform(0.0, self.periods["heartbeat_s"])
+        # heartbeats spread over one period, counted from the login's request: the first comes within one
+        # period of logging in (the MES may judge a host that logged in and stays silent offline)
+        phase = max(0.0, self.rng.uniform(0.0, self.periods["heartbeat_s"]) - (self.env.now - asked))
         self.env.process(self._heartbeats(phase))
         self._every(self.periods["process_params_s"], phase + 1.0, self.process_parameters)
         self._every(self.periods["tool_life_s"], phase + 2.0, self.tool_life)

@@ -116,7 +116,9 @@ class OfflineMes:
                 return refusal
         if self.refusal_rate and op_id not in EXEMPT and self.rng.random() < self.refusal_rate:
             self.refused += 1
-            return Answer(200, 1, f"{op_id} refused by fault injection")
+            # 1 is a refusal except where a section says 1 = success (2.20, 2.34, 2.57): then 2
+            code = 1 if 1 not in call.op.success_codes else 2
+            return Answer(200, code, f"{op_id} refused by fault injection")
         handler = self._handlers.get(op_id)
         return OK if handler is None else handler(call)
 

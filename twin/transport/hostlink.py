@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -158,6 +159,10 @@ class HostLink:
         self._seq = outbox.last_seq()
         self._owed_in: dict[int, Outage | None] = {}  # outbox id -> the outage it was kept in
         self._maybe_sent: set[int] = set()  # outbox ids whose first send may have been processed
+        self._last_answer = 0.0  # wall time of the latest answer: a call sent before it failing is no outage
+        # Sees every exchange with its body and token (the run's self-check of its own traffic): op, body,
+        # equipment, token, reply.
+        self.observe: Callable[[Operation, dict[str, Any], str, str | None, Reply], None] | None = None
 
     @property
     def draining(self) -> bool:
@@ -203,8 +208,11 @@ class HostLink:
         if reply.status != NO_ANSWER:
             self._answered()
             return _answer(reply)
-        self._unreachable(reply.error)
-        return self._queue(call, seq, maybe_sent=reply.error in MAYBE_PROCESSED)
+        self._unreachable(reply.error, reply.exchange.sent_wall)
+        answer = self._queue(call, seq, maybe_sent=reply.error in MAYBE_PROCESSED, sent=reply.exchange.sent_wall)
+        if self.online:
+            self._start_drain()  # a straggler kept while the link is up: re-uploaded now, in its turn
+        return answer
 
     async def _ask(self, call: Call) -> Answer:
         """A call whose answer the host needs (or a heartbeat): sent when it can be, never queued."""
@@ -223,11 +231,11 @@ class HostLink:
             if reply.status != NO_ANSWER:
                 self._answered()
                 return _answer(reply)
-            self._unreachable(reply.error)
+            self._unreachable(reply.error, reply.exchange.sent_wall)
             if op.operation_id == "Heartbeat":
                 return _answer(reply)
             outage = self.outage
-            if outage is not None:
+            if outage is not None and not self.online:
                 outage.waiting_calls += 1
             await self._wait_online()
             intended = None  # the retry leaves when the MES is back: its wait is in the outage figures
@@ -265,12 +273,16 @@ class HostLink:
             intended_wall=intended,
             deadline=deadline,
         )
+        if self.observe is not None:
+            self.observe(op, body, equipment, token, reply)
         if op.operation_id == "OperatorLogin":
             self._remember(equipment, reply)
         elif reply.status == 401 and self._login is not None:
             new = await self._relogin(equipment, virtual_s)
             if new is not None:
                 reply = await self.client.call(op, body, equipment=equipment, token=new, intended_virtual_s=virtual_s)
+                if self.observe is not None:
+                    self.observe(op, body, equipment, new, reply)
         return reply
 
     async def _relogin(self, equipment: str, virtual_s: float) -> str | None:
@@ -280,6 +292,8 @@ class HostLink:
         context = {"now": datetime.now(UTC), "equipment_code": equipment, "resource_code": f"R-{equipment}"}
         body = self.profile.build_request(self._login, values, context=context)
         reply = await self.client.call(self._login, body, equipment=equipment, intended_virtual_s=virtual_s)
+        if self.observe is not None:
+            self.observe(self._login, body, equipment, None, reply)
         return self._remember(equipment, reply)
 
     def _remember(self, equipment: str, reply: Reply) -> str | None:
@@ -293,13 +307,20 @@ class HostLink:
         return None
 
     # -- offline and back -----------------------------------------------------------------------------
-    def _unreachable(self, reason: str) -> None:
+    def _unreachable(self, reason: str, sent: float | None = None) -> None:
+        """A call sent at ``sent`` got no answer: the link is offline, from that send on, unless the MES has
+        answered since the call left. Such a straggler (a hang's held requests cut as it ends, a slow call timing
+        out while others are answered) says nothing of the link now: counting it made 0 s outages."""
+        if sent is not None and sent < self._last_answer:
+            return
         if self.online:
             self.online = False
             self._back.clear()
-            self.stats.outages.append(Outage(started=time.time(), reason=reason or "no answer"))
+            started = min(sent, time.time()) if sent is not None else time.time()
+            self.stats.outages.append(Outage(started=started, reason=reason or "no answer"))
 
     def _answered(self) -> None:
+        self._last_answer = time.time()
         if not self.online:
             self.online = True
             outage = self.outage
@@ -317,13 +338,18 @@ class HostLink:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._back.wait(), self.retry_s)
 
-    def _queue(self, call: Call, seq: int, msg: str = QUEUED_MSG, *, maybe_sent: bool = False) -> Answer:
+    def _queue(
+        self, call: Call, seq: int, msg: str = QUEUED_MSG, *, maybe_sent: bool = False, sent: float | None = None
+    ) -> Answer:
         made = _intended_epoch(call) or time.time()
         item = self.outbox.append(
             call.equipment_code, call.op.operation_id, call.body, virtual_s=call.virtual_s, wall=made, seq=seq
         )
         self.stats.queued += 1
         outage = self.outage if not self.online or self.draining else None
+        last = self.outage
+        if outage is None and sent is not None and last is not None and last.started <= sent < (last.ended or 0):
+            outage = last  # sent during that outage, cut after it ended: its record counts there
         self._owed_in[item] = outage
         if maybe_sent:
             self._maybe_sent.add(item)
@@ -347,8 +373,8 @@ class HostLink:
             if token is None and self._needs_token(op):
                 await self._wait_login(item.equipment)  # its login comes from its host, with back-off
                 continue
-            if not await self._resend(item, op, token):
-                return
+            if not await self._resend(item, op, token) and not self.online:
+                return  # (a straggler left the link up: the item is tried again)
 
     async def _resend(self, item: Owed, op: Operation, token: str | None) -> bool:
         """One owed record, in its lane's turn; False if the MES went away again."""
@@ -362,7 +388,7 @@ class HostLink:
         if reply.status == NO_ANSWER:
             if reply.error in MAYBE_PROCESSED:
                 self._maybe_sent.add(item.id)
-            self._unreachable(reply.error)
+            self._unreachable(reply.error, reply.exchange.sent_wall)
             return False
         self.outbox.ack(item)
         self.stats.resent += 1

@@ -150,6 +150,10 @@ class Rule:
     def feed(self, seen: Seen) -> None:
         raise NotImplementedError
 
+    def opening(self, host: str, cells: list[str], tray: str | None) -> None:
+        """Work in progress that was inside ``host`` before the recording began (a warm line's opening WIP):
+        its inbound (and, on a tray, the tray's binding and tray-in) happened before the first exchange."""
+
     def finish(self, last_seen: dict[str, float]) -> None:
         """Called once after the last exchange, with each host's last exchange time."""
 

@@ -115,6 +115,10 @@ class InboundBeforeOutbound(Rule):
                     else:
                         self.orphans.append((seen.host, cell, seen, pair))
 
+    def opening(self, host: str, cells: list[str], tray: str | None) -> None:
+        for pair in self.pairs:
+            pair.pending.update((host, cell) for cell in cells)
+
     def finish(self, last_seen: dict[str, float]) -> None:
         for host, cell, seen, pair in self.orphans:
             if self.applies(host):
@@ -165,6 +169,11 @@ class TrayLifecycle(Rule):
             return
         tray = trays[0]
         getattr(self, f"_{step}")(seen, tray, self.state.get(tray), conf)
+
+    def opening(self, host: str, cells: list[str], tray: str | None) -> None:
+        if tray:
+            self.state[tray] = "in"
+            self.cells.setdefault(tray, set()).update(cells)
 
     def _wrong(self, seen: Seen, tray: str, state: str | None, what: str) -> None:
         self.violate(seen.host, f"{what} of tray {tray} while it is {_DESCRIBE[state]}", seen)

@@ -63,7 +63,8 @@ class HeartbeatPeriod(Rule):
             return
         host = seen.host
         if seen.op_id == self.login and seen.ok:
-            self.since_login[host] = seen.t  # the period runs from login on (a re-login restarts it)
+            # the period runs from the login's answer on (a re-login restarts it): no token, no heartbeat before
+            self.since_login[host] = max(seen.t, seen.rec.answered or seen.t)
             self.last.pop(host, None)
         if seen.op_id != self.heartbeat:
             return

@@ -303,7 +303,7 @@ class Rack(Slots):
                 if not cells:
                     continue
             if not self.moving:
-                self.go()
+                yield from self.resume()  # after a long stop, the startup parameters are verified again first
             self._occupy(+1)
             self.env.process(self._age(cells, self.cycle.draw(self.rng)))
 

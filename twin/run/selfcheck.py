@@ -1,0 +1,127 @@
+"""The twin checks its own traffic: the validating proxy's conformance rules over every exchange of a run.
+
+A load tool whose requests break the protocol measures the wrong thing, and an MES team will (rightly)
+stop reading a report whose tool sent a state report before logging in. So every ``twin run`` feeds what its
+hosts send to the same rules ``twin proxy`` holds real host PCs to (login first, heartbeat period, state
+only on change, earliest alarm only, verification before production, inbound before outbound, tray
+life-cycle, the token issued at login...), and the summary gives the violations by rule and interface:
+for line-A02 against any MES the expected figure is 0.
+
+The rules judge time as the line lives it: an exchange's time is the virtual time its host meant to send it
+(a heartbeat every 10 virtual seconds is one every 10 s here, whatever the speed; how late the twin itself
+sent it is the takt figures' business), converted to epoch seconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from twin.errors import ConfigError
+from twin.hil.conformance import Conformance
+from twin.hil.journal import HOST_TO_MES, Recorded, digest
+from twin.profile import Operation, Profile
+
+EXAMPLES_KEPT = 20
+_LABEL = re.compile(r"^(\d+\.\d+ \w+)")  # rule messages name the exchange first: "2.3 State ..."
+
+
+class SelfCheck:
+    """Feed it each exchange as it is answered; ``summary()`` at the end."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        processes: dict[str, str],
+        line_time: Callable[[float], float],
+        virtual_of: Callable[[float], float],
+    ) -> None:
+        self.conformance = Conformance(profile, processes=processes)
+        self.line_time = line_time  # virtual seconds of the run -> epoch seconds of the line's clock
+        self.virtual_of = virtual_of  # epoch wall seconds -> virtual seconds of the run
+        self._seq = 0
+        self._digests: dict[str, str] = {}
+
+    @classmethod
+    def for_run(
+        cls,
+        profile: Profile,
+        processes: dict[str, str],
+        line_time: Callable[[float], float],
+        virtual_of: Callable[[float], float],
+    ) -> SelfCheck | None:
+        """None when the profile has no behavioural rules (another MES's swagger.json): nothing to hold to."""
+        try:
+            return cls(profile, processes, line_time, virtual_of)
+        except ConfigError:
+            return None
+
+    def observe(self, op: Operation, body: dict[str, Any], equipment: str, token: str | None, reply: Any) -> None:
+        """One exchange the host link made (``reply`` is a ``twin.transport.http.Reply``)."""
+        ex = reply.exchange
+        self._seq += 1
+        sent = self.line_time(ex.intended_virtual_s)  # when the host meant to send it: its behaviour, not our pace
+        answered = max(sent, self.line_time(self.virtual_of(ex.answered_wall)))  # when the host had the answer
+        response = {"code": reply.code, "msg": reply.msg, "data": reply.data} if reply.status else None
+        self.conformance.feed(
+            Recorded(
+                self._seq,
+                HOST_TO_MES,
+                op.path,
+                op.operation_id,
+                op.section or "",
+                equipment,
+                equipment,
+                sent,
+                sent,
+                answered,
+                reply.status,
+                reply.code if isinstance(reply.code, int) and not isinstance(reply.code, bool) else None,
+                body,
+                response,
+                token=self._digest(token),
+                error=reply.error,
+            )
+        )
+
+    def opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
+        """The opening WIP of a warm line: inside ``equipment`` before the run (see ``Simulation.opening``)."""
+        self.conformance.opening(equipment, cells, tray)
+
+    def _digest(self, token: str | None) -> str:
+        if not token:
+            return ""
+        found = self._digests.get(token)
+        if found is None:
+            if len(self._digests) > 10_000:
+                self._digests.clear()
+            found = self._digests[token] = digest(token)
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        """Violations by rule and by interface, with the first few messages; ``hosts_failed`` of ``hosts``."""
+        self.conformance.finish()
+        by_rule: Counter[str] = Counter()
+        by_interface: Counter[str] = Counter()
+        examples: list[dict[str, Any]] = []
+        failed = 0
+        for host in self.conformance.results():
+            failed += host["verdict"] == "fail"
+            for rule in host["rules"]:
+                for v in rule["violations"]:
+                    by_rule[rule["id"]] += v["count"]
+                    label = _LABEL.match(v["message"])
+                    by_interface[label[1] if label else f"({rule['id']})"] += v["count"]
+                    if len(examples) < EXAMPLES_KEPT:
+                        examples.append({"host": host["host"], "rule": rule["id"], "message": v["message"]})
+        return {
+            "exchanges_checked": self.conformance.exchanges,
+            "violations": sum(by_rule.values()),
+            "by_rule": dict(by_rule.most_common()),
+            "by_interface": dict(by_interface.most_common()),
+            "hosts": len(self.conformance.hosts),
+            "hosts_failed": failed,
+            "examples": examples,
+        }
