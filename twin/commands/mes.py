@@ -187,9 +187,7 @@ def serve(**options: Any) -> None:
     twin mes serve --latency-for Inbound=fixed:500 --error-rate-for Heartbeat=0.1
     twin mes serve --outage-after 60 --outage-for 30 --outage-mode hang
     twin mes serve --equipment-address '*=127.0.0.1:6868'   one listener for every section-3 call
-
-    \b
-    twin mes serve --crash-after 60 --restart-after 10   SIGKILL at 60 s, back 10 s later
+    twin mes serve --crash-after 60 --restart-after 10     SIGKILL at 60 s, back 10 s later, same port
 
     \b
     While it runs:

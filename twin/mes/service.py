@@ -79,7 +79,7 @@ class Mes:
             return _json({"code": 404, "msg": f"no interface at {request.method} {request.path}"}, 404)
         if request.method != "POST":
             return _json({"code": 405, "msg": f"{ops[0].operation_id} ({ops[0].section}) is POST only"}, 405)
-        if ops[0].needs_auth:  # before the body is read: a stranger's body is never read, let alone stored
+        if ops[0].needs_auth:  # before the body: a stranger's body is never stored (a large one never even read)
             denied = self._check_token(request.headers.get("Authorization"))
             if denied is not None:
                 note, unread = await self._skip_body(request, denied.reason)
