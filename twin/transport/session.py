@@ -51,11 +51,13 @@ from twin.sim.linefile import Line, load_line
 from twin.sim.mesmodel import ModelTransport
 from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
 from twin.sim.shapes import LoadShape, parse_shape, start_storm
+from twin.transport import target
 from twin.transport.embedded import EmbeddedMes
 from twin.transport.equipment_server import DEFAULT_PORT, EquipmentServer, loopback_endpoints
-from twin.transport.hostlink import HostLink
+from twin.transport.hostlink import HostLink, is_record
 from twin.transport.http import MesClient
 from twin.transport.outbox import Outbox
+from twin.transport.runfaults import death_fault, fault_block, hurt_reasons, iso, planned_crashes
 
 
 @dataclass
@@ -82,6 +84,7 @@ class NetConfig:
     compare_offline: bool = True
     energy: str | None = None  # the energy uplink (seed 003): "embedded" or the platform's register URL
     energy_every_s: float = 900.0  # upload the finished 15-minute values this often (virtual)
+    drain_grace_s: float = 15.0  # at the end, wait this long for a backlog being re-uploaded to empty
 
 
 @dataclass
@@ -130,9 +133,15 @@ class NetworkedRun:
         self.model_wall = (0.0, 0.0)  # epoch seconds the model ran through the bridge
         self.energy: EnergyFeed | None = None
         self.plcs = RunStations(line, profile)
-        self.selfcheck: SelfCheck | None = None
         self.hourly: list[dict[str, int]] = []
         self._cells_counted = 0
+        self.faults: list[dict[str, Any]] = []  # what went wrong without being asked for (issue 13)
+        self.on_fault: list[Callable[[dict[str, Any]], None]] = []  # e.g. the live view prints it at once
+        self.answered = 0  # exchanges the MES answered (any HTTP status)
+        self._aborted = False  # the run was stopped by a fault (the embedded MES died)
+        self._transport: _InProcessFor | None = None
+        self._owed: dict[str, int] | None = None  # records left in the outbox at the end, by operation
+        self.selfcheck: SelfCheck | None = None
 
     def settings(self) -> dict[str, Any]:
         c = self.config
@@ -161,6 +170,8 @@ class NetworkedRun:
 
     def record(self, ex: Exchange, ok: bool) -> None:
         self.folder.record(ex, ok)
+        if ex.status:
+            self.answered += 1
         self.start_delay.record_value(max(0, round((ex.sent_wall - ex.intended_wall) * 1_000_000)))
         self.latency_all.record_value(min(max(1, round(ex.latency_s * 1_000_000)), 3_600_000_000))
 
@@ -172,7 +183,9 @@ class NetworkedRun:
                 url = await self._target(stack, registry)
                 await self._model(stack, await self._host_link(stack, url), url)
                 await self._drive(progress)
-                state = "interrupted" if self._stop_requested else "finished"
+                await self._settle()
+                self._owed = self._owed_by_operation()  # before the outbox closes with the run
+                state = "aborted" if self._aborted else "interrupted" if self._stop_requested else "finished"
                 await self._mes_side()
                 if self.energy is not None and self.sim is not None:
                     wall = self.model_wall[1] - self.model_wall[0]
@@ -180,9 +193,33 @@ class NetworkedRun:
         finally:
             self._finish_extra()
             summary = self.folder.finish(state)
-        if state != "failed" and self.config.compare_offline and self.sim is not None:
+        if state in ("finished", "interrupted") and self.config.compare_offline and self.sim is not None:
             summary = self._compare_offline()
         return summary
+
+    def _mes_died(self, mes: EmbeddedMes) -> None:
+        """The embedded MES died under the run (not a planned crash): record it, say it, stop the run.
+
+        Nothing after it would measure the MES: records would pile up in the outbox and every call that needs
+        an answer would wait for ever. The folder is written in full, the run is ``aborted``, and ``twin run``
+        exits 3.
+        """
+        fault = death_fault(mes.died, mes.exit_code, self.sim.env.now if self.sim is not None else 0.0)
+        self.faults.append(fault)
+        for tell in self.on_fault:
+            tell(fault)
+        self._aborted = True
+        if self.sim is not None and isinstance(self.sim.gateway, Bridge):
+            self.sim.gateway.stop()
+
+    async def _settle(self) -> None:
+        """At the end, a backlog being re-uploaded to an MES that is back gets ``drain_grace_s`` to empty."""
+        link = self.link
+        if link is None or self._aborted or self._stop_requested:
+            return
+        deadline = time.monotonic() + self.config.drain_grace_s
+        while link.online and link.draining and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     async def _equipment_side(self, stack: contextlib.AsyncExitStack) -> Path:
         """Section 3: every host listens (or its PLC binding does); the registry file says where."""
@@ -205,6 +242,7 @@ class NetworkedRun:
         if url is None:
             self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
             url = self.mes.url
+            self.mes.on_death(self._mes_died)  # at once, from its supervisor; not when stopped on purpose
         self.folder.extra["target_url"] = url
         return url
 
@@ -217,7 +255,8 @@ class NetworkedRun:
         self.link = HostLink(client, self.profile, outbox, credentials=self.line.operator, retry_s=c.retry_s)
         self.link.static_token = c.authorization
         stack.push_async_callback(self.link.close)
-        return _InProcessFor(self.link, self.plcs.local_codes)
+        self._transport = _InProcessFor(self.link, self.plcs.local_codes)
+        return self._transport
 
     async def _model(self, stack: contextlib.AsyncExitStack, transport: _InProcessFor, url: str) -> None:
         self.sim = self._build(transport)
@@ -392,6 +431,7 @@ class NetworkedRun:
             "online": link.online if link is not None else True,
             "backlog": (link.outbox.appended - link.outbox.acked) if link is not None else 0,
             "wall_s": time.time() - self.started,
+            "faults": [f["kind"] for f in self.faults],
         }
 
     def _finish_extra(self, *, kpis: bool = True) -> None:
@@ -422,6 +462,37 @@ class NetworkedRun:
         if self.selfcheck is not None and kpis:
             extra["conformance"] = self.selfcheck.summary()  # the proxy's rules over the run's own traffic
         extra["cells_out"] = extra["run"]["cells_out"]
+        self._fault_extra(extra)
+
+    def _fault_extra(self, extra: dict[str, Any]) -> None:
+        """Faults, what was never delivered, and why the run is hurt (empty when it is not)."""
+        owed = self._owed or {}
+        backlog = sum(owed.values()) if self._owed is not None else extra["run"]["backlog"]
+        waiting = self._transport.abandoned if self._transport is not None else {}
+        extra["records_made"] = dict(self._transport.records_made) if self._transport is not None else {}
+        extra["undelivered"] = {
+            "records": backlog,
+            "records_by_operation": owed,
+            "calls": sum(waiting.values()),
+            "calls_by_operation": dict(waiting),
+        }
+        crashes: list[dict[str, Any]] = []
+        if self.mes is not None and self.mes.events:
+            extra["mes_events"] = [
+                {"kind": e.kind, "at": iso(e.at), "exit_code": e.exit_code, "detail": e.detail} for e in self.mes.events
+            ]
+            crashes = planned_crashes(self.mes.events, extra.get("link", {}).get("outages", []))
+            extra["mes_crashes"] = crashes
+        total = extra["run"]["requests"]
+        extra["hurt"] = hurt_reasons(self.faults, extra["undelivered"], requests=total, answered=self.answered)
+        extra["faults"] = fault_block(self.faults, extra["undelivered"], crashes, extra["hurt"])
+
+    def _owed_by_operation(self) -> dict[str, int]:
+        owed: dict[str, int] = {}
+        if self.link is not None:
+            for item in self.link.outbox:
+                owed[item.operation] = owed.get(item.operation, 0) + 1
+        return owed
 
     async def _mes_side(self) -> None:
         """The embedded MES's own counts and interlock records, to check the twin's against."""
@@ -479,11 +550,21 @@ class _InProcessFor:
         self.link = link
         self.codes = codes
         self.model: ModelTransport | None = None
+        self.abandoned: dict[str, int] = {}  # calls cancelled unanswered at the end, by operation
+        self.records = {op.operation_id for op in link.profile if is_record(op)}
+        self.records_made: dict[str, int] = {}  # records the model handed to the link, by operation
 
     async def exchange(self, call: Call) -> Answer:
         if call.equipment_code in self.codes and self.model is not None:
             return await self.model.exchange(call)
-        return await self.link.exchange(call)
+        op_id = call.op.operation_id
+        if op_id in self.records:
+            self.records_made[op_id] = self.records_made.get(op_id, 0) + 1
+        try:
+            return await self.link.exchange(call)
+        except asyncio.CancelledError:
+            self.abandoned[op_id] = self.abandoned.get(op_id, 0) + 1
+            raise
 
 
 def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
@@ -492,8 +573,22 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
     line, profile = load_line(line_ref, profile=override)
     if config.scale < 1:
         raise ConfigError(f"--scale must be at least 1, got {config.scale}")
-    if config.duration_s <= 0:
-        raise ConfigError(f"--duration must be positive, got {config.duration_s:g} s")
-    if config.speed <= 0:
-        raise ConfigError(f"--speed must be positive, got {config.speed:g}")
+    target.check_positive("--duration", config.duration_s)
+    target.check_positive("--speed", config.speed)
+    target.check_positive("--timeout", config.timeout_s)
+    target.check_positive("--energy-every", config.energy_every_s)
+    target.check_positive("retry_s", config.retry_s)
+    if config.warmup_s is not None:
+        target.check_positive("--warmup", config.warmup_s, zero=True)
+    if config.connections < 1:
+        raise ConfigError(f"connections must be at least 1, got {config.connections}")
+    config.equipment_prefix = target.check_prefix(config.equipment_prefix)
+    target.check_addresses(config.equipment_prefix, line.equipment_count() * config.scale)
+    target.check_port("--equipment-port", config.equipment_port)
+    if config.energy:
+        target.check_energy(config.energy)
+    target.check_shape(config.load or line.load, config.duration_s)
+    target.check_reports(config.reports)
+    if config.mes_url is not None:
+        target.check_reachable(config.mes_url, config.timeout_s)  # a target that never answers is no run
     return NetworkedRun(line, profile, config)
