@@ -20,6 +20,7 @@ import hmac
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -167,12 +168,25 @@ def check_admin_token(request: web.Request, expected: str) -> None:
         raise Rejected(401, "admin-token", "the admin token is wrong (see the MES's start-up lines or its token file)")
 
 
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """What is checked of a section-2 path before its body is read, worked out once per path."""
+
+    ops: tuple[Operation, ...]
+    what: str  # "2.2 Heartbeat", or "2.28 Outbound/2.50 BoundOutbound" for a shared path
+    limit: int  # bytes
+    media: tuple[str, ...]  # the Content-Types the profile lets it take
+
+    @classmethod
+    def of(cls, ops: Sequence[Operation], media: Iterable[str]) -> Interface:
+        what = "/".join(f"{op.section} {op.operation_id}" if op.section else op.operation_id for op in ops)
+        return cls(tuple(ops), what, body_limit(op.operation_id for op in ops), tuple(media))
+
+
 class Section2(Protocol):
-    """What the guard needs of the MES: which operations a path serves, and the media types they take."""
+    """What the guard needs of the MES: the interface at a path, if any."""
 
-    def operations_at(self, path: str) -> Sequence[Operation]: ...
-
-    def media_types(self, ops: Sequence[Operation]) -> tuple[str, ...]: ...
+    def interface_at(self, path: str) -> Interface | None: ...
 
 
 def middleware(mes: Section2, token: str, refusals: Counter[str]) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -187,11 +201,10 @@ def middleware(mes: Section2, token: str, refusals: Counter[str]) -> Callable[..
                 check_admin_token(request, token)
                 check_length(request, ADMIN_BODY_LIMIT, "the admin API")
                 check_media(request, ("application/json",), "the admin API")
-            elif ops := mes.operations_at(path):
-                what = describe(ops)
-                check_length(request, body_limit(op.operation_id for op in ops), what)
+            elif (interface := mes.interface_at(path)) is not None:
+                check_length(request, interface.limit, interface.what)
                 if request.method == "POST":
-                    check_media(request, mes.media_types(ops), what)
+                    check_media(request, interface.media, interface.what)
             else:
                 check_length(request, OTHER_BODY_LIMIT, path)
         except Rejected as rejected:
@@ -199,7 +212,3 @@ def middleware(mes: Section2, token: str, refusals: Counter[str]) -> Callable[..
         return await handler(request)
 
     return guard
-
-
-def describe(ops: Sequence[Operation]) -> str:
-    return "/".join(f"{op.section} {op.operation_id}" if op.section else op.operation_id for op in ops)

@@ -22,7 +22,7 @@ from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
 from twin.mes.faults import Faults
 from twin.mes.forms import read_form
-from twin.mes.guard import ClientGone, Rejected, body_limit, client_gone, describe, read_body, refusal
+from twin.mes.guard import ClientGone, Interface, Rejected, client_gone, read_body, refusal
 from twin.mes.metrics import Metrics
 from twin.mes.route import Route
 from twin.mes.rules import ANYWHERE, CODES, RULES, Answer, Call, Refused
@@ -55,28 +55,28 @@ class Mes:
         self.admin_token = ""  # set by create_app
         self.exchanges_stored = 0  # in the database, those of earlier runs of this file included (a restart)
         self.paths: dict[str, list[Operation]] = {}
-        self._media: dict[str, tuple[str, ...]] = {}
+        media: dict[str, list[str]] = {}
         for op in profile:
             if op.direction == "client-to-server" and op.path.startswith("/EquipmentService"):
                 self.paths.setdefault(op.path.lower(), []).append(op)
                 body = ((profile.document.get("paths") or {}).get(op.path) or {}).get(op.method.lower()) or {}
                 content = (body.get("requestBody") or {}).get("content") or {"application/json": {}}
-                self._media[op.operation_id] = tuple(content)
+                media.setdefault(op.path.lower(), []).extend(
+                    t for t in content if t not in media.get(op.path.lower(), [])
+                )
+        self.interfaces = {key: Interface.of(ops, media[key]) for key, ops in self.paths.items()}
 
-    def operations_at(self, path: str) -> list[Operation]:
-        """The section-2 operations served at ``path`` (case and trailing slash as ASP.NET ignores them)."""
-        return self.paths.get(path.replace(" ", "").rstrip("/").lower()) or []
-
-    def media_types(self, ops: list[Operation]) -> tuple[str, ...]:
-        """The Content-Types the profile lets these operations take (JSON unless it says otherwise)."""
-        return tuple(dict.fromkeys(t for op in ops for t in self._media.get(op.operation_id, ("application/json",))))
+    def interface_at(self, path: str) -> Interface | None:
+        """The section-2 interface served at ``path`` (case and trailing slash as ASP.NET ignores them)."""
+        return self.interfaces.get(path.replace(" ", "").rstrip("/").lower())
 
     # -- the request pipeline ------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        ops = self.operations_at(request.path)
-        if not ops:
+        interface = self.interface_at(request.path)
+        if interface is None:
             return _json({"code": 404, "msg": f"no interface at {request.method} {request.path}"}, 404)
+        ops = list(interface.ops)
         if request.method != "POST":
             return _json({"code": 405, "msg": f"{ops[0].operation_id} ({ops[0].section}) is POST only"}, 405)
         if ops[0].needs_auth:  # before the body: a stranger's body is never stored (a large one never even read)
@@ -89,8 +89,7 @@ class Mes:
                 return response
         first = ops[0].operation_id if len(ops) == 1 else self._fault_key(ops)
         payload: Any = None
-        what = describe(ops)
-        limit, timeout_s = body_limit(op.operation_id for op in ops), self.config.body_timeout_s
+        what, limit, timeout_s = interface.what, interface.limit, self.config.body_timeout_s
         try:
             if request.content_type == "multipart/form-data":
                 payload, raw = await read_form(request, ops[0], limit=limit, timeout_s=timeout_s, what=what)
