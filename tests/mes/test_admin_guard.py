@@ -122,3 +122,13 @@ async def test_the_writer_survives_any_exception(host: Host, mes: RunningMes, mo
     assert status == 500 and doc["code"] == 9501  # not stored, and said so
     await asyncio.wait_for(host.ok("Heartbeat", {"IsOnline": True}), 5)  # the next one is
     assert store._thread is not None and store._thread.is_alive()
+
+
+async def test_a_token_that_is_not_text_is_a_401(mes: RunningMes) -> None:
+    address, port = mes.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(address, int(port))
+    writer.write(b"GET /admin/stats HTTP/1.1\r\nHost: mes\r\nAuthorization: Bearer \xff\xfe\xe4\xb8\r\n\r\n")
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:100]

@@ -164,7 +164,7 @@ def check_admin_token(request: web.Request, expected: str) -> None:
     presented = _presented_token(request)
     if not presented:
         raise Rejected(401, "admin-token", "the admin API needs its token: send 'Authorization: Bearer <admin token>'")
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not hmac.compare_digest(presented.encode(errors="surrogateescape"), expected.encode()):
         raise Rejected(401, "admin-token", "the admin token is wrong (see the MES's start-up lines or its token file)")
 
 
