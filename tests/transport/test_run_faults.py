@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiohttp import web
+
+from twin.errors import ConfigError
 from twin.transport.session import NetConfig, NetworkedRun, prepare
 
 
@@ -125,3 +130,42 @@ def test_twin_run_exits_3_and_reports_it_when_its_mes_is_killed(tmp_path: Path) 
     assert summary["state"] == "aborted" and summary["faults"]["mes_died"][0]["exit_code"] == -9
     page = (folder / "report.html").read_text()
     assert "This run was hurt: the embedded MES died (killed by SIGKILL)" in page and 'id="faults"' in page
+
+
+async def test_an_mes_that_answers_nothing_the_line_sends_is_a_hurt_run(tmp_path: Path) -> None:
+    """It answers the reachability check at start (GET /), then drops every call: the run must not pass as done."""
+
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(status=503)
+
+    async def hello(_request: web.Request) -> web.Response:
+        return web.Response(text="an MES that only says hello")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    app.router.add_post("/{tail:.*}", drop)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        run = prepare("mini", config(tmp_path, duration_s=60.0, mes_url=f"http://127.0.0.1:{port}"))
+        summary = await run.run()
+    finally:
+        await runner.cleanup()
+    assert summary["total"]["count"] > 0 and run.answered == 0
+    assert f"the MES answered none of the {summary['run']['requests']:,} requests" in summary["hurt"]
+    assert summary["undelivered"]["calls"] > 0 and summary["faults"]["run_hurt"].startswith("yes: ")
+
+
+async def test_inside_an_event_loop_a_dead_mes_url_is_refused_as_the_run_starts(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = prepare("mini", config(tmp_path, mes_url=f"http://127.0.0.1:{port}"))  # no blocking check in a loop
+    with pytest.raises(ConfigError, match="connection refused"):
+        await run.run()
+    assert run.answered == 0 and run.sim is None  # refused before the model was built

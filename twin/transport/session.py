@@ -141,6 +141,7 @@ class NetworkedRun:
         self._aborted = False  # the run was stopped by a fault (the embedded MES died)
         self._transport: _InProcessFor | None = None
         self._owed: dict[str, int] | None = None  # records left in the outbox at the end, by operation
+        self.target_checked = False  # --mes answered HTTP before the run (prepare checks it outside a loop)
         self.selfcheck: SelfCheck | None = None
 
     def settings(self) -> dict[str, Any]:
@@ -239,6 +240,8 @@ class NetworkedRun:
 
     async def _target(self, stack: contextlib.AsyncExitStack, registry: Path) -> str:
         url = self.config.mes_url
+        if url is not None and not self.target_checked:
+            await target.check_reachable_async(url, self.config.timeout_s)
         if url is None:
             self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
             url = self.mes.url
@@ -589,6 +592,20 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
         target.check_energy(config.energy)
     target.check_shape(config.load or line.load, config.duration_s)
     target.check_reports(config.reports)
+    checked = False
     if config.mes_url is not None:
-        target.check_reachable(config.mes_url, config.timeout_s)  # a target that never answers is no run
-    return NetworkedRun(line, profile, config)
+        target.check_mes_url(config.mes_url)
+        if not _loop_running():  # a target that never answers is no run (in a loop, run() checks it)
+            target.check_reachable(config.mes_url, config.timeout_s)
+            checked = True
+    run = NetworkedRun(line, profile, config)
+    run.target_checked = checked
+    return run
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

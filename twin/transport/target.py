@@ -99,6 +99,27 @@ def check_reachable(url: str, timeout_s: float) -> None:
         conn.close()
 
 
+async def check_reachable_async(url: str, timeout_s: float) -> None:
+    """``check_reachable`` from inside an event loop (the MES may be served by that very loop)."""
+    import aiohttp
+
+    check_mes_url(url)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http,
+            http.get(url.strip()) as resp,
+        ):
+            await resp.read()
+    except aiohttp.ClientConnectorError as exc:
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            raise ConfigError(f"--mes {url}: connection refused (nothing listens there; is the MES running?)") from None
+        raise ConfigError(f"--mes {url}: no HTTP answer ({exc.os_error})") from None
+    except TimeoutError:
+        raise ConfigError(f"--mes {url}: no answer within {timeout_s:g} s (--timeout)") from None
+    except aiohttp.ClientError as exc:
+        raise ConfigError(f"--mes {url}: no HTTP answer ({type(exc).__name__}: {exc})") from None
+
+
 def check_energy(value: str) -> None:
     if value == "embedded":
         return
