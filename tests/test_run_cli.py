@@ -94,6 +94,7 @@ BAD = [
     (["--energy", "ftp://x"], "--energy 'ftp://x': expected 'embedded'"),
     (["--energy-every", "0"], "--energy-every must be a finite number above 0, got 0"),
     (["--warmup", "-1"], "duration '-1'"),
+    (["--authorization", "Bearer x\r\nX-Injected: 1"], "--authorization: control characters"),
     (["--offline", "--latency-ms", "nan"], "--latency-ms must be a finite number of at least 0, got nan"),
 ]
 

@@ -590,6 +590,8 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
     target.check_port("--equipment-port", config.equipment_port)
     if config.energy:
         target.check_energy(config.energy)
+    if config.authorization is not None:
+        target.check_header_value("--authorization", config.authorization)
     target.check_shape(config.load or line.load, config.duration_s)
     target.check_reports(config.reports)
     checked = False

@@ -145,3 +145,13 @@ def check_shape(text: str, duration_s: float) -> None:
         raise ConfigError(
             f"load shape {text!r}: {shape.kind} at {at:g} s is outside the run (0 to {duration_s:g} s virtual)"
         )
+
+
+def check_header_value(option: str, value: str) -> None:
+    """A value sent as an HTTP header as it is (``--authorization``): printable Latin-1, no line breaks."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{option}: an HTTP header value must be Latin-1 text") from None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ConfigError(f"{option}: control characters (line breaks, tabs...) cannot go into an HTTP header")
