@@ -279,7 +279,7 @@ class NetworkedRun:
         assert isinstance(self.sim.gateway, Bridge)
         self.sim.gateway.max_in_flight = max(1024, 4 * self.config.connections + 2 * len(self._by_code))
         await self.plcs.start(url, self._by_code)
-        if self._stop_requested:
+        if self._stop_requested or self._aborted:  # Ctrl-C, or the MES died, while the run was starting
             self.sim.gateway.stop()
 
     def _virtual_of(self, epoch_wall: float) -> float:
