@@ -45,6 +45,9 @@ class Interrupts:
         first = self.received is None
         if first:
             self.received, self.phase = signum, self.mode
+        if self.mode == "defer" and first:
+            with contextlib.suppress(OSError):
+                os.write(2, b"interrupted: the run folder and its report are completed first...\n")
         if self.mode == "stop" and self._on_stop is not None:
             if first:
                 with contextlib.suppress(OSError):

@@ -53,6 +53,8 @@ def mark_interrupted(folder: Path, signum: int, phase: str | None) -> None:
     during = {"stop": "the run", "defer": "writing the run folder and report"}.get(phase or "", "starting")
     if summary.get("state") == "finished":
         summary["finished_before_interrupt"] = True  # the model ran its whole length; the signal came after
+        if phase == "stop":
+            during = "the end of the run (after its last step)"
     summary["state"] = "interrupted"
     summary["interrupted"] = {"signal": signal.Signals(signum).name, "during": during}
     write_json(path, summary)
