@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 import sys
 
@@ -93,7 +94,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
-        sys.exit(130)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: a Ctrl-C inside an extension module's import can leave CPython's "unhandled
+        # KeyboardInterrupt" flag set, and the interpreter would then end itself by SIGINT (-2), not 130.
+        os._exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
