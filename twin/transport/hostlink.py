@@ -252,6 +252,7 @@ class HostLink:
         event = self._logged_in.setdefault(equipment, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), self.retry_s)
+        _raise_if_cancelled()
 
     # -- sending, with a new login on 401 -----------------------------------------------------------
     async def _send(
@@ -337,6 +338,7 @@ class HostLink:
         """Wait for the MES; every ``retry_s`` the caller tries again itself (a probe of its own)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._back.wait(), self.retry_s)
+        _raise_if_cancelled()
 
     def _queue(
         self, call: Call, seq: int, msg: str = QUEUED_MSG, *, maybe_sent: bool = False, sent: float | None = None
@@ -400,6 +402,14 @@ class HostLink:
             kept_in.resent += 1
             kept_in.oldest_age_s = max(kept_in.oldest_age_s, time.time() - item.queued_wall)
         return True
+
+
+def _raise_if_cancelled() -> None:
+    """``asyncio.wait_for`` (Python 3.11) can swallow a cancel that comes with its timeout: a call waiting for an
+    MES that never answers would then retry for ever, and the run could never end (its calls are cancelled)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _intended_epoch(call: Call) -> float | None:
