@@ -63,6 +63,14 @@ from twin.transport.target import check_positive
 @click.option("--no-compare", is_flag=True, help="Skip the offline run of the same seed (the cost of the MES latency).")
 @click.option("--warmup", default=None, help="Warm-up excluded from the KPIs (default: the line file's warmup_s).")
 @click.option("--cold", is_flag=True, help="Start empty instead of with the line file's initial WIP.")
+@click.option(
+    "--preroll",
+    default="auto",
+    metavar="auto|none|DURATION",
+    show_default=True,
+    help="Bring the line from cold to warm through the MES before the measured window, for at most DURATION "
+    "(auto: with --mes, the line file's preroll_s; none with the embedded MES, which is told the opening WIP).",
+)
 @click.option("--latency-ms", type=float, default=None, help="Offline: constant MES latency instead of the model's.")
 @click.option("--refusal-rate", type=float, default=None, help="Offline: share of MES calls the model refuses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -90,6 +98,7 @@ def run(
     no_compare: bool,
     warmup: str | None,
     cold: bool,
+    preroll: str,
     latency_ms: float | None,
     refusal_rate: float | None,
     as_json: bool,
@@ -106,7 +115,7 @@ def run(
     \b
     twin run line-A02                              10 virtual minutes at 20x against the embedded MES
     twin run line-A02 --realtime -d 1h             real takt, one hour
-    twin run line-A02 --mes http://mes:8080 --speed 3 --load storm@5m
+    twin run line-A02 --mes http://mes:8080 --speed 3 --load storm@5m   (warm through your MES first)
     twin run line-A02 --mes-arg=--outage-after=20 --mes-arg=--outage-for=15
     twin run line-A02 --offline --duration 24h     a simulated day in about a minute: KPIs and MES load
     """
@@ -144,6 +153,7 @@ def run(
         compare_offline=not no_compare,
         cold=cold,
         warmup_s=parse_duration(warmup) if warmup is not None else None,
+        preroll_s=_preroll(preroll, mes_url, cold),
     )
     slo_path = load_slo_early(slo)  # a malformed SLO file is bad input now, not after the run
     web_address = WebAddress.parse(web) if web else None
@@ -284,3 +294,18 @@ def print_result(result: RunResult) -> None:
     for c in k.calls:
         calls.add_row(c.section, c.operation, f"{c.per_hour:,.1f}", f"{c.peak_hour:,}", f"{c.total:,}")
     console.print(calls)
+
+
+def _preroll(value: str, mes_url: str | None, cold: bool) -> float | None:
+    """--preroll: None (no pre-roll), a cap in virtual seconds, or the line file's (auto, with --mes)."""
+    value = value.strip().lower()
+    if value == "none" or (value == "auto" and (mes_url is None or cold)):
+        return None
+    if cold:
+        raise ConfigError("--cold measures the start-up itself; a pre-roll would measure the warm line: give one")
+    if value == "auto":
+        return -1.0  # the line file's preroll_s, once the line is loaded
+    seconds = parse_duration(value)
+    if not seconds > 0:
+        raise ConfigError(f"--preroll must be auto, none or a positive duration, got {value!r}")
+    return seconds

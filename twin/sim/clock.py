@@ -124,6 +124,8 @@ class Bridge:
         self._tasks: set[asyncio.Task[Answer]] = set()
         self.stopping = False  # set by stop(): the run ends at the next step (Ctrl-C)
         self._barriers: list[asyncio.Future[object]] = []
+        self._until = float("inf")  # the run's end (virtual); ``end_at`` moves it
+        self._stop: simpy.Event = env.event()
 
     # -- the gateway equipment use -------------------------------------------------------------------
     def wall_now(self) -> float | None:
@@ -218,14 +220,14 @@ class Bridge:
         loop = self._loop = asyncio.get_running_loop()
         env = self.env
         self.clock.wall0 = loop.time() - (self.clock.wall_at(env.now) - self.clock.wall0)
-        stop = env.timeout(max(0.0, until_s - env.now))
+        self.end_at(until_s)
         next_progress = loop.time()
         try:
-            while not stop.processed and not self.stopping:
-                target = min(self.clock.virtual_at(loop.time()), until_s)
+            while not self._stop.processed and not self.stopping:
+                target = min(self.clock.virtual_at(loop.time()), self._until)
                 stepped = 0
                 yield_at = loop.time() + self.slice_s
-                while env.peek() <= target and stepped < self.batch and not stop.processed:
+                while env.peek() <= target and stepped < self.batch and not self._stop.processed:
                     if self._barriers and env.peek() > env.now:
                         break
                     env.step()
@@ -238,7 +240,7 @@ class Bridge:
                     await asyncio.gather(*barriers)
                     self.clock.wall0 += loop.time() - paused
                     continue
-                if stop.processed:
+                if self._stop.processed:
                     break
                 if progress is not None and loop.time() >= next_progress:
                     progress(env.now)
@@ -257,6 +259,12 @@ class Bridge:
             await self.close()
         if progress is not None:
             progress(env.now)
+
+    def end_at(self, until_s: float) -> None:
+        """Run until virtual time ``until_s`` (set again while it runs: the end of a pre-roll moves the end)."""
+        self._until = until_s
+        self._stop = self.env.timeout(max(0.0, until_s - self.env.now))
+        self._wake()
 
     def hold_until(self, done: asyncio.Future[object]) -> None:
         """Step no further until ``done`` (e.g. the MES has taken the opening WIP before it moves)."""

@@ -161,6 +161,7 @@ class Line:
     tag: str = ""
     start: str = DEFAULT_START
     warmup_s: float = 0.0
+    preroll_s: float = 172800.0  # longest pre-roll through a foreign MES (twin.run.preroll)
     operator: dict[str, str] = field(default_factory=lambda: {"user": "op1001", "password": "pa55word"})
     offline_mes: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OFFLINE_MES))
     buffers: dict[str, BufferSpec] = field(default_factory=dict)
@@ -234,6 +235,7 @@ def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line,
         tag=data.get("tag") or "".join(ch for ch in data["line"].upper() if ch.isalnum())[-6:],
         start=data.get("start", DEFAULT_START),
         warmup_s=float(data.get("warmup_s", 0.0)),
+        preroll_s=float(data.get("preroll_s", 172800.0)),
         operator=data.get("operator") or {"user": "op1001", "password": "pa55word"},
         offline_mes={**DEFAULT_OFFLINE_MES, **(data.get("offline_mes") or {})},
         buffers=buffers,

@@ -42,6 +42,7 @@ from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
 from twin.metrics.runfolder import RunFolder, new_run_dir
 from twin.profile import Profile, load_profile
+from twin.run.preroll import PreRoll
 from twin.run.selfcheck import SelfCheck
 from twin.sim.builder import Simulation
 from twin.sim.calls import Answer, Call, Transport
@@ -85,6 +86,8 @@ class NetConfig:
     energy: str | None = None  # the energy uplink (seed 003): "embedded" or the platform's register URL
     energy_every_s: float = 900.0  # upload the finished 15-minute values this often (virtual)
     drain_grace_s: float = 15.0  # at the end, wait this long for a backlog being re-uploaded to empty
+    preroll_s: float | None = None  # cold start brought warm through the MES first, this long at most (virtual)
+    preroll_speed: float = 1000.0  # the pre-roll's highest pace; the MES's answer time sets the one it gets
 
 
 @dataclass
@@ -143,6 +146,8 @@ class NetworkedRun:
         self._owed: dict[str, int] | None = None  # records left in the outbox at the end, by operation
         self.target_checked = False  # --mes answered HTTP before the run (prepare checks it outside a loop)
         self.selfcheck: SelfCheck | None = None
+        self.preroll = PreRoll(config.preroll_s, config.preroll_speed, config.speed) if config.preroll_s else None
+        self.t0 = 0.0  # virtual time the measured window starts (the end of the pre-roll)
 
     def settings(self) -> dict[str, Any]:
         c = self.config
@@ -157,6 +162,7 @@ class NetworkedRun:
             "scale": c.scale,
             "load": self.shape.to_dict(),
             "target": c.mes_url or "embedded",
+            "preroll": {"max_s": c.preroll_s, "speed": c.preroll_speed} if c.preroll_s else None,
             "mes_args": c.mes_args,
             "equipment": self.line.equipment_count() * c.scale,
             "exchange_log": "exchanges.csv.gz: gzip members of CSV rows, columns in the header (twin.metrics.log)",
@@ -170,6 +176,9 @@ class NetworkedRun:
             self.sim.gateway.stop()
 
     def record(self, ex: Exchange, ok: bool) -> None:
+        if self.preroll is not None and self.preroll.active:
+            self.preroll.record(ex, ok)  # before the measured window: counted apart
+            return
         self.folder.record(ex, ok)
         if ex.status:
             self.answered += 1
@@ -305,12 +314,12 @@ class NetworkedRun:
             scale=c.scale,
             speed=c.speed,
             transport=transport,
-            cold=c.cold,
+            cold=c.cold or self.preroll is not None,
             warmup_s=warmup,
             mes_pushes=False,
-            segments=self.shape.segments(c.speed, c.duration_s, parse_duration),
+            segments=[(0.0, c.speed)] if self.preroll else self.shape.segments(c.speed, c.duration_s, parse_duration),
         )
-        if self.shape.kind == "storm":
+        if self.shape.kind == "storm" and self.preroll is None:
             start_storm(sim, self.shape.at_s(c.duration_s, parse_duration), parse_duration(self.shape.window))
         return sim
 
@@ -336,6 +345,8 @@ class NetworkedRun:
         assert self.sim is not None
 
         def tick(now: float) -> None:
+            if self.preroll is not None and self.preroll.active:
+                self._check_preroll(now)
             self._count_hours(now)
             if self.energy is not None:
                 self.energy.step(now)
@@ -351,9 +362,45 @@ class NetworkedRun:
 
         start = time.time()
         try:
-            await self.sim.arun(self.config.duration_s, progress=tick)
+            cap = self.preroll.cap_s if self.preroll is not None else 0.0
+            await self.sim.arun(cap + self.config.duration_s, progress=tick)
         finally:
             self.model_wall = (start, time.time())
+
+    def _check_preroll(self, now: float) -> None:
+        assert self.preroll is not None and self.sim is not None
+        made: dict[str, int] = {}
+        for eq in self.sim.equipment:
+            made[eq.station.id] = made.get(eq.station.id, 0) + eq.made
+        because = self.preroll.due(now, made)
+        if because is not None:
+            self._end_preroll(now, because)
+            return
+        clock = self.sim.clock
+        pace, current = self.preroll.pace(), clock.speed_at(now) or self.config.speed
+        if abs(pace - current) > 0.2 * current:  # as fast as the MES allows, not faster: see twin.run.preroll
+            clock.change_from(now, [(now, pace)])
+            assert isinstance(self.sim.gateway, Bridge)
+            self.sim.gateway._wake()
+
+    def _end_preroll(self, now: float, because: str) -> None:
+        """The line is warm (or the pre-roll's cap is reached): the measured window starts now, at the asked
+        pace and load shape, for ``duration_s``; the KPIs and the hourly output count from here."""
+        assert self.preroll is not None and self.sim is not None and isinstance(self.sim.gateway, Bridge)
+        c = self.config
+        self.preroll.end(now, because)
+        self.t0 = now
+        later = [(now + v, speed) for v, speed in self.shape.segments(c.speed, c.duration_s, parse_duration)]
+        self.sim.clock.change_from(now, later)
+        self.sim.gateway.end_at(now + c.duration_s)
+        if self.shape.kind == "storm":
+            start_storm(
+                self.sim, now + self.shape.at_s(c.duration_s, parse_duration), parse_duration(self.shape.window)
+            )
+        self.sim._take_snapshot()  # the KPI window starts with the measured one
+        self._cells_counted = sum(m.ledger.shipped["cell"] for m in self.sim.lines)
+        self.start_delay.reset()
+        self.latency_all.reset()
 
     def _opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         """Tell the embedded MES about cells already in the line; the model waits until it has them."""
@@ -380,7 +427,9 @@ class NetworkedRun:
         """Good cells out per virtual hour (the report plots them against the MES latency of that hour)."""
         assert self.sim is not None
         cells = sum(m.ledger.shipped["cell"] for m in self.sim.lines)
-        hour = int(now // 3600)
+        if self.preroll is not None and self.preroll.active:
+            return
+        hour = int(max(0.0, now - self.t0) // 3600)
         while len(self.hourly) <= hour:
             self.hourly.append({"hour": len(self.hourly), "cells_out": 0})
         self.hourly[hour]["cells_out"] += cells - self._cells_counted
@@ -422,7 +471,8 @@ class NetworkedRun:
         link = self.link
         p50, p99 = HdrArrays(self.latency_all).values_at((50, 99)) if total.count else (0.0, 0.0)
         return {
-            "virtual_s": sim.env.now if sim is not None else 0.0,
+            "virtual_s": sim.env.now - self.t0 if sim is not None else 0.0,
+            "phase": "pre-roll" if self.preroll is not None and self.preroll.active else "measured",
             "duration_s": self.config.duration_s,
             "cells_out": cells,
             "requests": total.count,
@@ -465,6 +515,8 @@ class NetworkedRun:
         if self.selfcheck is not None and kpis:
             extra["conformance"] = self.selfcheck.summary()  # the proxy's rules over the run's own traffic
         extra["cells_out"] = extra["run"]["cells_out"]
+        if self.preroll is not None:
+            extra["preroll"] = self.preroll.to_dict()
         self._fault_extra(extra)
 
     def _fault_extra(self, extra: dict[str, Any]) -> None:
@@ -523,12 +575,18 @@ class NetworkedRun:
         """What the MES latency cost: the offline model of the same seed and virtual length, cells out."""
         assert self.sim is not None
         c = self.config
-        reached = self.sim.env.now
+        reached = self.sim.env.now - self.t0
         if reached <= 0:
             return self.folder.summary()
         offline = simulate(
             self.line,
-            RunConfig(duration_s=reached, seed=c.seed, scale=c.scale, cold=c.cold, warmup_s=c.warmup_s),
+            RunConfig(
+                duration_s=reached,
+                seed=c.seed,
+                scale=c.scale,
+                cold=c.cold and self.preroll is None,  # a pre-rolled line is warm when measured
+                warmup_s=c.warmup_s,
+            ),
             profile=self.profile,
         )
         ideal = offline.kpis.to_dict().get("good_cells", 0)
@@ -600,6 +658,8 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
         if not _loop_running():  # a target that never answers is no run (in a loop, run() checks it)
             target.check_reachable(config.mes_url, config.timeout_s)
             checked = True
+    if config.preroll_s is not None and config.preroll_s < 0:  # --preroll auto: the line file's
+        config.preroll_s = line.preroll_s
     run = NetworkedRun(line, profile, config)
     run.target_checked = checked
     return run

@@ -364,14 +364,14 @@ class Filling(UnitStation):
         self.dose_g = float(self.options["dose_g"])
         self.batches_used: list[str] = []
         self._batch_arrived: simpy.Event | None = None
-        if not self.rt.cold:
-            # A warm line is mid-shift: the buffer tank holds the batch the MES sent before (3.2), part used.
-            # Without it every filler would wait for the MES's next push, which a foreign MES may make hours
-            # later or never (its schedule is its own), and filling would be missing from a short run.
-            self.batch = f"DJY-{self.rt.line.tag}{self.rt.suffix}-OPEN-{self.index + 1:02d}"
-            self.batches_used.append(self.batch)
-            self.left_kg = self.tank_kg * self.rng.uniform(0.2, 1.0)
-        self.opening_kg = self.left_kg if self.batch is not None else 0.0
+        # The buffer tank holds the batch the MES sent before the run (3.2), part used on a warm line. Without
+        # it every filler would wait for the MES's next push, which a foreign MES may make hours later or never
+        # (its schedule is its own), and filling and all after it would be missing from a run. A cold start
+        # empties the line of products, not the electrolyte room.
+        self.batch = f"DJY-{self.rt.line.tag}{self.rt.suffix}-OPEN-{self.index + 1:02d}"
+        self.batches_used.append(self.batch)
+        self.left_kg = self.tank_kg * (1.0 if self.rt.cold else self.rng.uniform(0.2, 1.0))
+        self.opening_kg = self.left_kg
 
     def on_batch_sfc(self, batch: str) -> None:
         """3.2: the MES sends the new electrolyte batch; it is used once the old one in the tank runs out."""
