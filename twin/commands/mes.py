@@ -130,13 +130,16 @@ def mes() -> None:
     show_default=True,
     help="refuse: connections refused (and kept-alive ones dropped); hang: requests get no answer until it ends.",
 )
-@click.option("--slow-db-ms", type=float, default=0.0, help="Extra milliseconds for every database commit.")
+@click.option(
+    "--slow-db-ms", type=float, default=0.0, show_default=True, help="Extra milliseconds for every database commit."
+)
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed of the fault injection.")
 @click.option(
     "--admin-token",
     default=None,
     envvar="TWIN_MES_ADMIN_TOKEN",
-    help="The token /admin/* needs (Authorization: Bearer TOKEN); default: a new one, printed at start.",
+    show_default="a new one, printed at start",
+    help="The token /admin/* needs (Authorization: Bearer TOKEN).",
 )
 @click.option(
     "--admin-token-file",
@@ -170,7 +173,8 @@ def mes() -> None:
     type=float,
     default=None,
     metavar="S",
-    help=f"With --crash-after: seconds until the MES is started again [default: {DEFAULT_RESTART_AFTER_S:g}].",
+    show_default=f"{DEFAULT_RESTART_AFTER_S:g}",
+    help="With --crash-after: seconds until the MES is started again.",
 )
 def serve(**options: Any) -> None:
     """Serve the 58 MES interfaces of section 2 until interrupted (Ctrl-C or SIGTERM).

@@ -44,7 +44,8 @@ from twin.transport.target import check_positive
     "--load",
     default=None,
     metavar="SHAPE",
-    help="steady | ramp:FROM:TO | step:FACTOR@AT | storm[:WINDOW]@AT (AT: 10m or 50%). Default: the line file's.",
+    show_default="the line file's",
+    help="steady | ramp:FROM:TO | step:FACTOR@AT | storm[:WINDOW]@AT (AT: 10m or 50%).",
 )
 @click.option("--profile", "profile_ref", default=None, help="Another OpenAPI profile (e.g. your MES's swagger.json).")
 @click.option("--authorization", default=None, help="A fixed Authorization value, if your MES wants one (1.5.3).")
@@ -61,7 +62,9 @@ from twin.transport.target import check_positive
 @click.option("--timeout", "timeout_s", type=float, default=5.0, show_default=True, help="Seconds before a call fails.")
 @click.option("--reports", type=click.Path(file_okay=False), default="reports", show_default=True, help="Run folders.")
 @click.option("--no-compare", is_flag=True, help="Skip the offline run of the same seed (the cost of the MES latency).")
-@click.option("--warmup", default=None, help="Warm-up excluded from the KPIs (default: the line file's warmup_s).")
+@click.option(
+    "--warmup", default=None, show_default="the line file's warmup_s", help="Warm-up excluded from the KPIs."
+)
 @click.option("--cold", is_flag=True, help="Start empty instead of with the line file's initial WIP.")
 @click.option(
     "--preroll",
