@@ -92,10 +92,9 @@ class Equipment(Reporting):
         now = self.env.now
         return self.epoch0 + now + self.drift * (now - self.synced_at)
 
-    def _call(self, name: str, values: dict[str, Any]) -> Call:
-        now = self.env.now
-        local = self.epoch0 + now + self.drift * (now - self.synced_at)
-        call = Call(self.profile, self.ops[name], values, self.code, self.resource, now, None, local, self.token)
+    def _call(self, op: Any, values: dict[str, Any]) -> Call:
+        """The call as made now, stamped with the host's own clock (its LocalTime), counted in the traffic."""
+        call = Call(self.profile, op, values, self.code, self.resource, self.env.now, None, self.local_s(), self.token)
         self.traffic.record(call)
         return call
 
@@ -105,40 +104,13 @@ class Equipment(Reporting):
         ``then_s``: if the MES accepts, the equipment works that long after the answer before the event
         fires (inbound then cycle); if it refuses, the event fires on the answer.
         """
-        now = self.env.now
-        call = Call(
-            self.profile,
-            self.ops[name],
-            values or {},
-            self.code,
-            self.resource,
-            now,
-            None,
-            self.epoch0 + now + self.drift * (now - self.synced_at),
-            self.token,
-        )
-        self.traffic.record(call)
-        return self.rt.gateway.request(call, then_s)
+        return self.rt.gateway.request(self._call(self.ops[name], values or {}), then_s)
 
     def tell(self, name: str, values: dict[str, Any] | None = None) -> None:
         """Send a report without waiting (heartbeat, state, alarm...); a refusal becomes an L alarm."""
         op = self.ops.get(name)
-        if op is None:
-            return
-        now = self.env.now
-        call = Call(
-            self.profile,
-            op,
-            values or {},
-            self.code,
-            self.resource,
-            now,
-            None,
-            self.epoch0 + now + self.drift * (now - self.synced_at),
-            self.token,
-        )
-        self.traffic.record(call)
-        self.rt.gateway.tell(call, self._refused_report)
+        if op is not None:
+            self.rt.gateway.tell(self._call(op, values or {}), self._refused_report)
 
     def calls(self, name: str) -> bool:
         return name in self.ops
@@ -251,9 +223,6 @@ class Equipment(Reporting):
                 yield self.env.timeout(period_s)
 
         self.env.process(loop())
-
-    def heartbeat(self) -> None:
-        self.tell("Heartbeat", {"IsOnline": True})
 
     def _heartbeats(self, phase_s: float) -> Proc:
         """2.2 every ``heartbeat_s``: IsOnline is true while the host talks to its PLC (always, here)."""
