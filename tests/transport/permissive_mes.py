@@ -21,6 +21,10 @@ from aiohttp import web
 
 from twin.profile import Profile
 
+# The interfaces that hand out barcodes (2.20 a batch, 2.23 roll codes, 2.33 a cell code): their printed examples
+# ("SFC001") are made unique with a running number, as any MES's codes are; every other answer is the example.
+ISSUERS = {"OutputEqu", "GenerateSfc", "GenerateCellSfc"}
+
 
 @dataclass
 class Seen:
@@ -51,6 +55,8 @@ class PermissiveMes:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._answers = {}
+        self._examples: dict[str, dict[str, Any]] = {}
+        self._issued = 0
         for op in self.profile:
             if op.direction != "client-to-server":
                 continue
@@ -58,6 +64,7 @@ class PermissiveMes:
             example = examples.get("spec") or examples.get("realistic") or {"code": 0, "msg": "Success"}
             # 2.28 and 2.50 share /Outbound: the first (2.28) names it; both answer the same envelope
             self._answers.setdefault(op.path, (op.operation_id, orjson.dumps(example), op.needs_auth))
+            self._examples[op.operation_id] = example
 
     # -- faults ---------------------------------------------------------------------------------------
     def hang(self) -> None:
@@ -99,7 +106,18 @@ class PermissiveMes:
         if needs_auth and not (seen.authorization or "").startswith("Bearer "):
             self.unauthenticated.append(seen)
             raise web.HTTPUnauthorized()
+        if op_id in ISSUERS:
+            body = orjson.dumps(self._issue(self._examples[op_id]))
         return web.Response(body=body, content_type="application/json")
+
+    def _issue(self, example: dict[str, Any]) -> dict[str, Any]:
+        def unique(code: Any) -> Any:
+            self._issued += 1
+            return f"{code}-{self._issued:07d}" if isinstance(code, str) else code
+
+        data = example.get("data")
+        fresh = [unique(c) for c in data] if isinstance(data, list) else unique(data)
+        return {**example, "data": fresh}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)

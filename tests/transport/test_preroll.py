@@ -50,6 +50,25 @@ def test_a_foreign_mes_sees_the_line_brought_warm_before_the_measured_window(tmp
     assert summary["conformance"]["violations"] == 0, summary["conformance"]["examples"]
 
 
+def test_a_pre_roll_that_reaches_its_cap_still_runs_the_whole_measured_window(tmp_path: Path) -> None:
+    report = tmp_path / "seen.json"
+    command = [sys.executable, "-m", "tests.transport.permissive_mes", str(report)]
+    mes = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        url = mes.stdout.readline().strip()  # type: ignore[union-attr]
+        config = NetConfig(duration_s=120, speed=20, mes_url=url, equipment_port=0, reports=tmp_path / "r")
+        config.compare_offline = False
+        config.preroll_s = 600.0  # the mini line needs about 50 minutes from cold
+        summary = asyncio.run(prepare("mini", config).run())
+    finally:
+        mes.terminate()
+        mes.wait(timeout=30)
+        mes.stdout.close()  # type: ignore[union-attr]
+    assert summary["preroll"]["ended_because"] == "cap"
+    assert summary["preroll"]["stations_warm"] < summary["preroll"]["stations"]
+    assert summary["run"]["virtual_s"] == pytest.approx(120, abs=1) and summary["total"]["count"] > 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -300,10 +300,12 @@ class Simulation:
             if progress is not None:
                 progress(self.env.now)
 
-    async def arun(self, duration_s: float, *, progress: Callable[[float], None] | None = None) -> None:
+    async def arun(
+        self, duration_s: float, *, progress: Callable[[float], None] | None = None, close: bool = True
+    ) -> None:
         """The networked modes, inside a running asyncio loop (the bridge steps SimPy in this thread)."""
         assert isinstance(self.gateway, Bridge), "arun needs a speed (realtime or --speed N)"
-        await self.gateway.run(self.env.now + duration_s, progress=progress)
+        await self.gateway.run(self.env.now + duration_s, progress=progress, close=close)
 
     def opening(self, equipment: str, cells: list[Unit], tray: str | None) -> None:
         """Cells present at the start of a warm run, inside ``equipment`` (on ``tray``): the opening WIP.

@@ -214,9 +214,17 @@ class Bridge:
             self._waiter = None
 
     async def run(
-        self, until_s: float, *, progress: Callable[[float], None] | None = None, progress_every_s: float = 0.5
+        self,
+        until_s: float,
+        *,
+        progress: Callable[[float], None] | None = None,
+        progress_every_s: float = 0.5,
+        close: bool = True,
     ) -> None:
-        """Step the environment in step with the wall clock until virtual time ``until_s``."""
+        """Step the environment in step with the wall clock until virtual time ``until_s``.
+
+        ``close=False`` leaves the calls in flight alone: another ``run`` goes on from here (a pre-roll's end).
+        """
         loop = self._loop = asyncio.get_running_loop()
         env = self.env
         self.clock.wall0 = loop.time() - (self.clock.wall_at(env.now) - self.clock.wall0)
@@ -256,7 +264,8 @@ class Bridge:
                 else:
                     await asyncio.sleep(0)  # let answers and the transport run between batches
         finally:
-            await self.close()
+            if close:
+                await self.close()
         if progress is not None:
             progress(env.now)
 

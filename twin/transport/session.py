@@ -362,8 +362,20 @@ class NetworkedRun:
 
         start = time.time()
         try:
-            cap = self.preroll.cap_s if self.preroll is not None else 0.0
-            await self.sim.arun(cap + self.config.duration_s, progress=tick)
+            if self.preroll is None:
+                await self.sim.arun(self.config.duration_s, progress=tick)
+                return
+            # Up to the pre-roll's cap; once the line is warm the same run goes on for the measured window.
+            await self.sim.arun(self.preroll.cap_s, progress=tick, close=False)
+            bridge = self.sim.gateway
+            assert isinstance(bridge, Bridge)
+            if self.preroll.active and not bridge.stopping:
+                self._end_preroll(self.sim.env.now, "cap")
+            ended = self.preroll.ended_s
+            left = (ended + self.config.duration_s - self.sim.env.now) if ended is not None else 0.0
+            if left > 0 and not bridge.stopping:  # the cap came first: the measured window is still to run
+                await self.sim.arun(left, progress=tick, close=False)
+            await bridge.close()
         finally:
             self.model_wall = (start, time.time())
 

@@ -143,7 +143,7 @@ _DESCRIBE = {
 class TrayLifecycle(Rule):
     id = "tray-lifecycle"
     title = "tray life cycle: empty check, cell check, bind, tray in, tray out, unbind (2.35-2.41)"
-    spec = "2.35-2.38, 2.40-2.41, 2.52"
+    spec = "2.35-2.41, 2.52"
 
     def __init__(self, ctx: RuleContext) -> None:
         super().__init__(ctx)
@@ -208,6 +208,11 @@ class TrayLifecycle(Rule):
             self._wrong(seen, tray, state, f"tray out ({conf['section']})")
         if seen.ok:
             self.state[tray] = "out"
+
+    def _ng_report(self, seen: Seen, tray: str, state: str | None, conf: dict) -> None:
+        """2.39: NG cells reported on a tray are taken off it; the rest stay bound until the unbind."""
+        if seen.ok:
+            self.cells.get(tray, set()).difference_update(pluck(seen.data, conf["cells"]))
 
     def _sorting_unbind(self, seen: Seen, tray: str, state: str | None, conf: dict) -> None:
         """2.52: sorting takes the cells off the tray it received, as 2.38 does elsewhere."""
