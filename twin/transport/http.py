@@ -68,6 +68,7 @@ class MesClient:
         self._record = record
         self._pool: HttpPool | None = None
         self._opened_before = 0
+        self._retried_before = 0
         self._auth: dict[str, bytes] = {}
 
     async def __aenter__(self) -> MesClient:
@@ -85,9 +86,15 @@ class MesClient:
     def connections_opened(self) -> int:
         return self._opened_before + (self._pool.opened if self._pool is not None else 0)
 
+    @property
+    def stale_retries(self) -> int:
+        """Requests sent again on a fresh connection after a kept-alive one died without a byte of answer."""
+        return self._retried_before + (self._pool.stale_retries if self._pool is not None else 0)
+
     async def close(self) -> None:
         if self._pool is not None:
             self._opened_before += self._pool.opened
+            self._retried_before += self._pool.stale_retries
             await self._pool.close()
             self._pool = None
 

@@ -515,6 +515,10 @@ class NetworkedRun:
         if self.link is not None:
             extra["link"] = self.link.stats.to_dict(self.link.outbox.appended - self.link.outbox.acked)
             extra["link"]["connections_opened"] = self.link.client.connections_opened
+            # A dead kept-alive connection is usually an MES that closed it while idle, but a crash between
+            # processing and answering looks the same: those resends may be duplicates too.
+            extra["link"]["resent_on_dropped_connection"] = retried = self.link.client.stale_retries
+            extra["link"]["possible_duplicates"] += retried
         extra["interlocks"] = [i.to_dict() for i in self.interlocks]
         if self.plcs.stations:
             extra["plc_stations"] = self.plcs.summary()
