@@ -22,7 +22,8 @@ from aiohttp import web
 from twin.profile import Profile
 
 # The interfaces that hand out barcodes (2.20 a batch, 2.23 roll codes, 2.33 a cell code): their printed examples
-# ("SFC001") are made unique with a running number, as any MES's codes are; every other answer is the example.
+# ("SFC001") are made unique with a running number, as any MES's codes are, and 2.23 gives as many as its Qty
+# asks (its example shows one); every other answer is the example.
 ISSUERS = {"OutputEqu", "GenerateSfc", "GenerateCellSfc"}
 
 
@@ -107,16 +108,20 @@ class PermissiveMes:
             self.unauthenticated.append(seen)
             raise web.HTTPUnauthorized()
         if op_id in ISSUERS:
-            body = orjson.dumps(self._issue(self._examples[op_id]))
+            qty = lowered.get("qty")
+            body = orjson.dumps(self._issue(self._examples[op_id], qty if isinstance(qty, int) else 1))
         return web.Response(body=body, content_type="application/json")
 
-    def _issue(self, example: dict[str, Any]) -> dict[str, Any]:
+    def _issue(self, example: dict[str, Any], qty: int) -> dict[str, Any]:
         def unique(code: Any) -> Any:
             self._issued += 1
             return f"{code}-{self._issued:07d}" if isinstance(code, str) else code
 
         data = example.get("data")
-        fresh = [unique(c) for c in data] if isinstance(data, list) else unique(data)
+        if isinstance(data, list) and data:
+            fresh: Any = [unique(data[0]) for _ in range(max(1, min(qty, 100)))]
+        else:
+            fresh = unique(data)
         return {**example, "data": fresh}
 
     def app(self) -> web.Application:
