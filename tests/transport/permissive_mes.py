@@ -10,10 +10,15 @@ requests are taken and never answered, then dropped) and be slow at random, to s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -156,12 +161,27 @@ async def serve(mes: PermissiveMes) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
+@contextlib.contextmanager
+def foreign_mes(report: Path) -> Iterator[str]:
+    """The permissive MES in a process of its own, as a user would run one: yields its URL; what it saw is in
+    ``report`` (JSON) once the block ends."""
+    command = [sys.executable, "-m", "tests.transport.permissive_mes", str(report)]
+    mes = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, text=True)
+    try:
+        assert mes.stdout is not None
+        yield mes.stdout.readline().strip()
+    finally:
+        mes.terminate()
+        mes.wait(timeout=30)
+        if mes.stdout is not None:
+            mes.stdout.close()
+
+
 def main() -> None:
     """``python -m tests.transport.permissive_mes REPORT.json``: serve on a free loopback port, print the URL,
     and on SIGTERM write what was seen (a foreign MES in a process of its own, as a user would run one)."""
     import json
     import signal
-    import sys
 
     from twin.profile import load_profile
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, steady_per_hour
+from tests.conftest import steady_per_hour
+from tests.transport.permissive_mes import foreign_mes
 from twin.transport.session import NetConfig, prepare
 
 
@@ -22,17 +21,10 @@ def test_an_hour_against_a_foreign_mes_reaches_every_hourly_interface(
     tmp_path: Path, line_a02_hourly: dict[str, list[int]]
 ) -> None:
     report = tmp_path / "seen.json"
-    command = [sys.executable, "-m", "tests.transport.permissive_mes", str(report)]
-    mes = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        url = mes.stdout.readline().strip()  # type: ignore[union-attr]
+    with foreign_mes(report) as url:
         config = NetConfig(duration_s=3600, speed=120, mes_url=url, equipment_port=0, reports=tmp_path / "reports")
         config.compare_offline = False
         summary = asyncio.run(prepare("line-A02", config).run())
-    finally:
-        mes.terminate()
-        mes.wait(timeout=30)
-        mes.stdout.close()  # type: ignore[union-attr]
     seen = json.loads(report.read_text())
     hourly = {op for op, rate in steady_per_hour(line_a02_hourly).items() if rate >= 1.0}
     assert sorted(hourly - set(seen["reached"])) == []

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.transport.permissive_mes import foreign_mes
 from twin.cli import main
 from twin.metrics import read_exchange_log
 from twin.transport.session import NetConfig, prepare
@@ -23,19 +22,12 @@ from twin.transport.session import NetConfig, prepare
 
 def test_a_foreign_mes_sees_the_line_brought_warm_before_the_measured_window(tmp_path: Path) -> None:
     report = tmp_path / "seen.json"
-    command = [sys.executable, "-m", "tests.transport.permissive_mes", str(report)]
-    mes = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        url = mes.stdout.readline().strip()  # type: ignore[union-attr]
+    with foreign_mes(report) as url:
         config = NetConfig(duration_s=600, speed=20, mes_url=url, equipment_port=0, reports=tmp_path / "r")
         config.compare_offline = False
         config.preroll_s = -1  # --preroll auto: the line file's cap
         run = prepare("mini", config)
         summary = asyncio.run(run.run())
-    finally:
-        mes.terminate()
-        mes.wait(timeout=30)
-        mes.stdout.close()  # type: ignore[union-attr]
     seen = json.loads(report.read_text())
     preroll = summary["preroll"]
     assert preroll["ended_because"] == "warm" and preroll["stations_warm"] == preroll["stations"] == 14
@@ -51,19 +43,11 @@ def test_a_foreign_mes_sees_the_line_brought_warm_before_the_measured_window(tmp
 
 
 def test_a_pre_roll_that_reaches_its_cap_still_runs_the_whole_measured_window(tmp_path: Path) -> None:
-    report = tmp_path / "seen.json"
-    command = [sys.executable, "-m", "tests.transport.permissive_mes", str(report)]
-    mes = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        url = mes.stdout.readline().strip()  # type: ignore[union-attr]
+    with foreign_mes(tmp_path / "seen.json") as url:
         config = NetConfig(duration_s=120, speed=20, mes_url=url, equipment_port=0, reports=tmp_path / "r")
         config.compare_offline = False
         config.preroll_s = 600.0  # the mini line needs about 50 minutes from cold
         summary = asyncio.run(prepare("mini", config).run())
-    finally:
-        mes.terminate()
-        mes.wait(timeout=30)
-        mes.stdout.close()  # type: ignore[union-attr]
     assert summary["preroll"]["ended_because"] == "cap"
     assert summary["preroll"]["stations_warm"] < summary["preroll"]["stations"]
     assert summary["run"]["virtual_s"] == pytest.approx(120, abs=1) and summary["total"]["count"] > 0
