@@ -135,3 +135,28 @@ def test_faults_the_run_records_get_a_section_of_their_own(tmp_path: Path) -> No
     html = (run.path / "report.html").read_text(encoding="utf-8")
     section = html.split('id="faults"')[1].split('id="line"')[0]
     assert "mes-latency" in section and "lognormal:20:200" in section
+
+
+def test_the_pre_roll_and_the_twins_own_traffic_are_shown_apart(tmp_path: Path) -> None:
+    import json
+
+    run = write_run(tmp_path, with_extras=False, wall_s=60)
+    summary = json.loads((run.path / "summary.json").read_text())
+    summary["preroll"] = {
+        "virtual_s": 2966.0, "wall_s": 6.1, "speed_mean": 487.0, "mes_service_ms": 0.32, "ended_because": "warm",
+        "stations_warm": 14, "stations": 14, "requests": 10157, "failures": 0,
+        "requests_by_interface": {"Heartbeat": 5637, "Inbound": 631},
+    }  # fmt: skip
+    summary["conformance"] = {
+        "exchanges_checked": 5000, "violations": 2, "hosts": 19, "hosts_failed": 1,
+        "by_rule": {"heartbeat-period": 2}, "by_interface": {"(heartbeat-period)": 2},
+        "examples": [{"host": "MINI-WIND-01", "rule": "heartbeat-period", "message": "heartbeat 25.1 s after"}],
+    }  # fmt: skip
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    write_report(run.path)
+    html = (run.path / "report.html").read_text(encoding="utf-8")
+    preroll = html.split('id="preroll"')[1].split('id="conformance"')[0]
+    assert "the line was warm" in preroll and "14 of 14" in preroll and "10,157" in preroll
+    own = html.split('id="conformance"')[1].split('id="line"')[0]
+    assert "heartbeat-period" in own and "heartbeat 25.1 s after" in own and "1 of 19" in own
+    assert "broke the protocol&#39;s rules 2 times" in html or "broke the protocol's rules 2 times" in html

@@ -147,6 +147,12 @@ def _context(
     slowest = answers.slowest(i_rows, spec)
     lost = answers.output_cost(cost)
     faults = run.summary.get("faults")
+    conformance, preroll = run.summary.get("conformance"), run.summary.get("preroll")
+    if isinstance(conformance, Mapping) and conformance.get("violations"):
+        notes.append(
+            f"The twin's own traffic broke the protocol's rules {conformance['violations']:,} times: "
+            "see \"The twin's own traffic\" below (these figures are not only the MES's)."
+        )
     return {
         "run": {
             "name": run.name,
@@ -166,6 +172,8 @@ def _context(
         "line": lineview.line_blocks(line) if line else None,
         "line_window": lineview.window(line, fmt_duration) if line else None,
         "faults": _faults(faults),
+        "conformance": _conformance(conformance) if isinstance(conformance, Mapping) and conformance else None,
+        "preroll": _preroll(preroll) if isinstance(preroll, Mapping) and preroll else None,
         "groups": [row_view(r) for r in g_rows],
         "interfaces": [row_view(r, spec.of(r.name).section, spec.of(r.name).name_cn) for r in i_rows],
         "omitted": omitted,
@@ -175,6 +183,42 @@ def _context(
             {"report.html"} | {p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if p.suffix != ".tmp"}
         ),
     }
+
+
+def _preroll(p: Mapping[str, Any]) -> Any:
+    """The pre-roll of a run against a foreign MES (``twin.run.preroll``): how long, how fast, what it sent."""
+    view: dict[str, Any] = {
+        "virtual time": fmt_duration(float(p.get("virtual_s") or 0.0)),
+        "wall time": fmt_duration(float(p.get("wall_s") or 0.0)),
+        "mean pace": f"{p['speed_mean']:g}x" if p.get("speed_mean") else "-",
+        "MES answer time": f"{p.get('mes_service_ms', 0):g} ms",
+        "ended because": {"warm": "the line was warm", "cap": "its cap was reached"}.get(
+            str(p.get("ended_because")), str(p.get("ended_because"))
+        ),
+        "stations warm": f"{p.get('stations_warm', 0)} of {p.get('stations', 0)}",
+        "requests": p.get("requests", 0),
+        "failures": p.get("failures", 0),
+    }
+    if p.get("failures_by_outcome"):
+        view["failures by outcome"] = p["failures_by_outcome"]
+    if p.get("requests_by_interface"):
+        view["requests by interface"] = p["requests_by_interface"]
+    return blocks(view)
+
+
+def _conformance(c: Mapping[str, Any]) -> Any:
+    """The validating proxy's rules over the run's own traffic (``twin.run.selfcheck``)."""
+    view: dict[str, Any] = {
+        "exchanges checked": c.get("exchanges_checked", 0),
+        "violations": c.get("violations", 0),
+        "hosts that broke a rule": f"{c.get('hosts_failed', 0)} of {c.get('hosts', 0)}",
+    }
+    for key, title in (("by_rule", "violations by rule"), ("by_interface", "violations by interface")):
+        if c.get(key):
+            view[title] = c[key]
+    if c.get("examples"):
+        view["first violations"] = c["examples"]
+    return blocks(view)
 
 
 def _faults(faults: Any) -> Any:
