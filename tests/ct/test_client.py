@@ -217,7 +217,8 @@ async def test_many_inverters_concurrently_with_latency_recorded(serve) -> None:
     s = report.latency.summary(report.wall_s)["interfaces"][RESULT_OP]
     assert 0 < s["service_ms"]["p50"] <= s["service_ms"]["p99"] <= s["service_ms"]["max"]
     assert s["latency_ms"]["p99"] >= s["service_ms"]["p50"]  # latency counts from the intended poll time
-    assert report.wall_s < 25  # generous: the point is concurrency, not a timing on a shared 2-core machine
+    # concurrency, not a timing on a shared 2-core machine: the checks took far longer together than the run
+    assert report.wall_s < sum(o.duration_s for o in report.outcomes) / 4
 
 
 def test_the_commands_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
