@@ -38,6 +38,20 @@ async def load_opening(mes: Mes, doc: Any) -> int:
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     tx, added = Tx(), 0
     tray = mes.state.tray(tray_code) if isinstance(tray_code, str) and tray_code else None
+    electrolyte = doc.get("electrolyte")
+    if electrolyte is not None:  # the batch already in a filler's tank (3.2 sent before the go-live)
+        if not isinstance(electrolyte, str) or not electrolyte:
+            raise OpeningRefused(f"electrolyte must be a batch code, got {electrolyte!r}")
+        equip = mes.state.equip(equipment)
+        equip.electrolyte = electrolyte
+        equip.save(tx)
+    first = mes.data.first_injection
+    injected = [s.index for s in mes.route.steps if s.process == first.get("process")]
+    filled = (
+        {"final_el": float(first.get("opening_final_el", 0.0)), "source": "opening WIP"}
+        if injected and place.step.index > injected[0]
+        else None
+    )
     for n, code in enumerate(doc["cells"], start=1):
         if not isinstance(code, str) or not code or mes.state.unit(code) is not None:
             continue
@@ -53,6 +67,8 @@ async def load_opening(mes: Mes, doc: Any) -> int:
             codes=[code],
             container=tray.code if tray is not None else "",
         )
+        if filled is not None:
+            unit.filling = dict(filled)
         mes.state.add_unit(unit, tx)
         if tray is not None:
             tray.cells[code] = f"{n:02d}"

@@ -249,6 +249,7 @@ class Simulation:
         self.warmup_s = line.warmup_s if warmup_s is None else warmup_s
         self.snapshot: dict[str, Any] | None = None
         self.on_opening: Callable[[str, list[str], str | None], None] | None = None
+        self.on_opening_electrolyte: Callable[[str, str], None] | None = None
         if self.warmup_s > 0:
             self.env.timeout(self.warmup_s).callbacks.append(lambda _e: self._take_snapshot())
 
@@ -315,6 +316,11 @@ class Simulation:
         """
         if self.on_opening is not None:
             self.on_opening(equipment, [c.code for c in cells], tray)
+
+    def opening_electrolyte(self, equipment: str, batch: str) -> None:
+        """The electrolyte batch already in a filler's tank at the start (the MES sent it, 3.2, before the run)."""
+        if self.on_opening_electrolyte is not None:
+            self.on_opening_electrolyte(equipment, batch)
 
     def _take_snapshot(self) -> None:
         from twin.sim.kpi import snapshot

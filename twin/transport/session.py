@@ -274,6 +274,7 @@ class NetworkedRun:
         self.sim = self._build(transport)
         transport.model = ModelTransport(self.sim.mes)
         self.sim.on_opening = self._opening
+        self.sim.on_opening_electrolyte = self._opening_electrolyte
         if self.config.energy:
             self.energy = await self._energy(stack)
         # The model's objects live for the whole run: keep them out of the cyclic GC's full
@@ -413,6 +414,16 @@ class NetworkedRun:
         self._cells_counted = sum(m.ledger.shipped["cell"] for m in self.sim.lines)
         self.start_delay.reset()
         self.latency_all.reset()
+
+    def _opening_electrolyte(self, equipment: str, batch: str) -> None:
+        """The embedded MES learns the batch already in a filler's tank (its go-live data load), before it moves."""
+        if self.mes is None:
+            return  # a foreign MES: the batch is the host's state; the MES's own 3.2 pushes switch it
+        assert self.sim is not None and isinstance(self.sim.gateway, Bridge)
+        doc = {"equipment": equipment, "cells": [], "electrolyte": batch}
+        self.sim.gateway.hold_until(
+            asyncio.get_running_loop().create_task(self.mes.post_json("/admin/opening-wip", doc))
+        )
 
     def _opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         """Tell the embedded MES about cells already in the line; the model waits until it has them."""

@@ -167,10 +167,11 @@ def leave(
 
 def check_fed(call: Call, place: Place, codes: Iterable[str], field: str) -> list[str]:
     """Bound feeding codes must be lots loaded at this equipment (2.10/2.11)."""
-    fed = call.state.equip(place.equipment).fed
+    equip = call.state.equip(place.equipment)
+    fed = equip.fed
     codes = list(codes)
     for i, code in enumerate(codes):
-        if code not in fed:
+        if code not in fed and code != equip.electrolyte:  # the current electrolyte batch (3.2) is in the tank
             raise Refused(
                 "material", f"{field}[{i}]: {code} is not loaded at {place.equipment} (feed it with 2.10 or 2.11 first)"
             )

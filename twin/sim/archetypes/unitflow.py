@@ -396,6 +396,8 @@ class Filling(UnitStation):
 
     def run(self) -> Proc:
         consumes = self.consumes
+        if self.batch is not None:
+            self.rt.sim.opening_electrolyte(self.code, self.batch)
         while True:
             unit = yield from self.take(self.input)  # type: ignore[arg-type]
             self.inside.add(unit)
