@@ -14,6 +14,7 @@ sent it is the takt figures' business), converted to epoch seconds.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,10 @@ from twin.hil.journal import HOST_TO_MES, Recorded, digest
 from twin.profile import Operation, Profile
 
 EXAMPLES_KEPT = 20
+# Answers come back in their own order: at a high pace two heartbeats 10 virtual s apart may be answered the other
+# way round. The rules read each host's exchanges in time order, so exchanges wait this long (virtual) before
+# they are fed, sorted; a re-upload much older than that is fed when it comes, as the MES sees it.
+REORDER_S = 120.0
 _LABEL = re.compile(r"^(\d+\.\d+ \w+)")  # rule messages name the exchange first: "2.3 State ..."
 
 
@@ -43,6 +48,8 @@ class SelfCheck:
         self.virtual_of = virtual_of  # epoch wall seconds -> virtual seconds of the run
         self._seq = 0
         self._digests: dict[str, str] = {}
+        self._waiting: list[tuple[float, int, Recorded]] = []  # (time, seq, exchange), a heap
+        self._latest = float("-inf")
 
     @classmethod
     def for_run(
@@ -65,7 +72,7 @@ class SelfCheck:
         sent = self.line_time(ex.intended_virtual_s)  # when the host meant to send it: its behaviour, not our pace
         answered = max(sent, self.line_time(self.virtual_of(ex.answered_wall)))  # when the host had the answer
         response = {"code": reply.code, "msg": reply.msg, "data": reply.data} if reply.status else None
-        self.conformance.feed(
+        self._hold(
             Recorded(
                 self._seq,
                 HOST_TO_MES,
@@ -86,6 +93,12 @@ class SelfCheck:
             )
         )
 
+    def _hold(self, rec: Recorded) -> None:
+        heapq.heappush(self._waiting, (rec.received, rec.seq, rec))
+        self._latest = max(self._latest, rec.received)
+        while self._waiting and self._waiting[0][0] < self._latest - REORDER_S:
+            self.conformance.feed(heapq.heappop(self._waiting)[2])
+
     def opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         """The opening WIP of a warm line: inside ``equipment`` before the run (see ``Simulation.opening``)."""
         self.conformance.opening(equipment, cells, tray)
@@ -102,6 +115,8 @@ class SelfCheck:
 
     def summary(self) -> dict[str, Any]:
         """Violations by rule and by interface, with the first few messages; ``hosts_failed`` of ``hosts``."""
+        while self._waiting:
+            self.conformance.feed(heapq.heappop(self._waiting)[2])
         self.conformance.finish()
         by_rule: Counter[str] = Counter()
         by_interface: Counter[str] = Counter()
