@@ -108,4 +108,4 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
     for marks in drawn:
         assert [label for _, label in marks] == ["faults", "faults clear", "shape ramp:1:2", "shape storm:10s@0"]
         for (x, _), c in zip(marks, logged, strict=False):
-            assert x == pytest.approx(c["virtual_s"], abs=2.0)  # the plots run along virtual time
+            assert x == pytest.approx(c["virtual_s"], abs=5.0)  # virtual time (wall time would be ~20x off)
