@@ -65,7 +65,7 @@ def canned_answers() -> dict[str, str]:
 def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]:
     """Run line-A02 against ``url`` in this process and measure it."""
     from twin.metrics.hdrarrays import HdrArrays
-    from twin.transport.session import NetConfig, prepare
+    from twin.run.networked import NetConfig, prepare
 
     with tempfile.TemporaryDirectory(prefix="twin-bench-run-") as d:
         config = NetConfig(

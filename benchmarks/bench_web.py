@@ -44,8 +44,8 @@ INTERLOCKS = 5
 
 def one(url: str, speed: float, duration_s: float, web: bool) -> dict[str, Any]:
     """line-A02 against ``url`` in this process, with or without the web view and a page reading it."""
+    from twin.run.networked import NetConfig, prepare
     from twin.run.web import WebAddress, WebView
-    from twin.transport.session import NetConfig, prepare
 
     sampling = [0.0, 0]
 
@@ -126,8 +126,8 @@ def cost(url: str) -> None:
 def latency_in_browser(url: str) -> dict[str, Any]:
     """A run with the page open in Chromium: update lags and interlock-to-red times, as the page measured them."""
     from tests.run.browser import browser_page
+    from twin.run.networked import NetConfig, prepare
     from twin.run.web import WebAddress, WebView
-    from twin.transport.session import NetConfig, prepare
 
     async def go() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="twin-bench-web-") as d:

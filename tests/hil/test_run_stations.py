@@ -17,7 +17,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from tests.hil.test_plchost import plc_station
 from twin.hil.codec import decode_registers
 from twin.hil.iomap import load_io_map
-from twin.transport.session import NetConfig, prepare
+from twin.run.networked import NetConfig, prepare
 
 WINDER = "MINI-WIND-01"
 

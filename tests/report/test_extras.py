@@ -1,6 +1,6 @@
 """The extras of summary.json, in the plain spelling and in the one `twin run` against an MES writes.
 
-`twin run` (twin.transport.session) keeps ``line`` for the line's name and writes ``line_kpis``,
+`twin run` (twin.run.networked) keeps ``line`` for the line's name and writes ``line_kpis``,
 ``offline_compare``, ``run.virtual_s``, ``link.outages`` with ISO times and interlocks with ``reaction_ms``;
 the report must find every one of them, draw the backlog of the outage and check the interlock SLO.
 """

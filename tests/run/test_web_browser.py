@@ -17,8 +17,8 @@ import pytest
 
 from tests.report.chromium import chromium_binary
 from tests.run.browser import browser_page
+from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress, WebView
-from twin.transport.session import NetConfig, prepare
 
 pytestmark = [
     pytest.mark.e2e,

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from twin.report import write_report
+from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress, WebView
-from twin.transport.session import NetConfig, prepare
 
 
 async def _post(http: aiohttp.ClientSession, url: str, name: str, args: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress, WebView
 from twin.transport.embedded import EmbeddedMes
-from twin.transport.session import NetConfig, prepare
 
 pytestmark = [
     pytest.mark.e2e,

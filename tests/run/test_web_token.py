@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
+from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress, WebView
-from twin.transport.session import NetConfig, prepare
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from collections import defaultdict
 import pytest
 
 from twin.profile import Profile
+from twin.profile.calls import Call
 from twin.sim.builder import Simulation
-from twin.sim.calls import Call
 from twin.sim.linefile import Line, load_line
 
 MINI_RUN_S = 3 * 3600

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from twin.profile import Profile
+from twin.profile.calls import Answer, Call, Transport
 from twin.sim.builder import Simulation
-from twin.sim.calls import Answer, Call, Transport
 from twin.sim.clock import Bridge, Clock
 from twin.sim.linefile import Line, load_line
 

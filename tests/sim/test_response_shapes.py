@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from twin.profile import load_profile
+from twin.profile.calls import Answer, Call
 from twin.sim.builder import Simulation
-from twin.sim.calls import Answer, Call
 from twin.sim.kpi import compute
 from twin.sim.linefile import load_line
 

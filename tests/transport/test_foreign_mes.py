@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import steady_per_hour
 from tests.transport.permissive_mes import foreign_mes
-from twin.transport.session import NetConfig, prepare
+from twin.run.networked import NetConfig, prepare
 
 
 def test_an_hour_against_a_foreign_mes_reaches_every_hourly_interface(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from twin.profile import Profile, load_profile
-from twin.sim.calls import Call
+from twin.profile.calls import Call
 from twin.transport.hostlink import HostLink
 from twin.transport.http import MesClient
 from twin.transport.outbox import Outbox

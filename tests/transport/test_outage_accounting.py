@@ -14,7 +14,7 @@ from typing import Any
 
 from twin.metrics.exchange import NO_ANSWER, Exchange
 from twin.profile import Profile, load_profile
-from twin.sim.calls import Call
+from twin.profile.calls import Call
 from twin.transport.hostlink import HostLink
 from twin.transport.http import Reply
 from twin.transport.outbox import Outbox

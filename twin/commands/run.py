@@ -1,6 +1,6 @@
 """``twin run``: the line against an MES (embedded by default), or offline with ``--offline``.
 
-Networked runs are ``twin.transport.session``; their live view and summary are ``twin.commands.run_live``.
+Networked runs are ``twin.run.networked``; their live view and summary are ``twin.run.live``.
 Offline runs (``twin.sim.runner.simulate``) print the line's KPIs and the load it would put on the MES.
 """
 
@@ -18,14 +18,14 @@ from rich.table import Table
 from twin.commands.interrupts import EXIT_INTERRUPTED, INTERRUPTS
 from twin.commands.report import load_slo_early, report_run, slo_option
 from twin.commands.run_checks import check_mes_args, mark_interrupted
-from twin.commands.run_live import print_live_summary, run_live
 from twin.errors import ConfigError
 from twin.report import write_report
 from twin.report.slo import SloNotMet
+from twin.run.hurt import RunHurt
+from twin.run.live import print_live_summary, run_live
+from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress
 from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
-from twin.transport.runfaults import RunHurt
-from twin.transport.session import NetConfig, prepare
 from twin.transport.target import check_positive
 
 

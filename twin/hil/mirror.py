@@ -23,7 +23,7 @@ from twin.errors import ConfigError
 from twin.hil.image import IoImage
 
 if TYPE_CHECKING:
-    from twin.sim.calls import Call, Traffic
+    from twin.profile.calls import Call, Traffic
     from twin.sim.equipment import Equipment
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What a run adds to ``summary.json`` besides the traffic, in the shapes the report draws and checks.
 
 A run puts its extras in ``summary.json`` (``RunFolder.extra``). The report reads them under two spellings:
-the plain one documented here, and the one ``twin run`` against an MES writes (``twin.transport.session``:
+the plain one documented here, and the one ``twin run`` against an MES writes (``twin.run.networked``:
 ``line_kpis``, ``offline_compare``, ``link.outages`` with ISO times, interlocks with ``reaction_ms``).
 Each reader returns None when the run recorded nothing of the kind, so the report can say what it left out.
 

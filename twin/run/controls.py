@@ -25,10 +25,10 @@ import orjson
 import yaml
 
 from twin.errors import ConfigError
+from twin.run.networked import NetworkedRun
 from twin.sim.clock import Bridge
 from twin.sim.runner import parse_duration
 from twin.sim.shapes import parse_shape, start_storm
-from twin.transport.session import NetworkedRun
 
 CONTROLS_FILE = "controls.jsonl"
 MAX_SPEED = 10_000.0

@@ -21,8 +21,8 @@ from twin.metrics.histograms import new_histogram
 from twin.report.groups import matches
 
 if TYPE_CHECKING:
+    from twin.run.networked import NetworkedRun
     from twin.sim.equipment import Equipment
-    from twin.transport.session import NetworkedRun
 
 #: The interface groups of the live charts, first match wins, the rest is ``other`` (spec section 2).
 GROUPS: dict[str, tuple[str, ...]] = {

@@ -32,8 +32,8 @@ from aiohttp import web
 from twin.errors import ConfigError
 from twin.run.controls import Controls
 from twin.run.history import History
+from twin.run.networked import NetworkedRun
 from twin.run.sampler import Sampler
-from twin.transport.session import NetworkedRun
 
 T = TypeVar("T")
 STATIC = Path(__file__).with_name("static")

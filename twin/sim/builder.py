@@ -21,8 +21,8 @@ import numpy as np
 import simpy
 
 from twin.profile import Profile
+from twin.profile.calls import Traffic, Transport
 from twin.sim.archetypes import ARCHETYPES
-from twin.sim.calls import Traffic, Transport
 from twin.sim.clock import Bridge, Clock
 from twin.sim.dist import Pooled, cycle_dist, pooled
 from twin.sim.equipment import Equipment

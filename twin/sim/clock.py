@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import simpy
 
-from twin.sim.calls import Answer, Call, Transport
+from twin.profile.calls import Answer, Call, Transport
 
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from twin.profile import format_time
-from twin.sim.calls import Answer, Call
+from twin.profile.calls import Answer, Call
 from twin.sim.catalogue import Alarm
 from twin.sim.dist import Dist, make_dist
 from twin.sim.material import Buffer, Tray, Unit

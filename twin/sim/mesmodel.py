@@ -22,7 +22,7 @@ from typing import Any
 
 import simpy
 
-from twin.sim.calls import OK, Answer, Call
+from twin.profile.calls import OK, Answer, Call
 from twin.sim.catalogue import Catalogue
 from twin.sim.clock import Clock
 from twin.sim.dist import Dist, make_dist, pooled

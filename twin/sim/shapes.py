@@ -93,3 +93,21 @@ def _shift_start(eq: Any, at_s: float) -> Generator[Any, Any, None]:
     yield eq.env.timeout(max(0.0, at_s - eq.env.now))
     yield from eq.login()
     yield from eq.verify()
+
+
+def check_shape(text: str, duration_s: float) -> None:
+    """A load shape that parses, and whose step or storm falls inside the run (else it would never happen,
+    or, for a step, silently apply to the whole run)."""
+    from twin.sim.runner import parse_duration
+
+    try:
+        shape = parse_shape(text)
+        at = shape.at_s(duration_s, parse_duration) if shape.kind in ("step", "storm") else 0.0
+        if shape.kind == "storm":
+            parse_duration(shape.window)
+    except ValueError as exc:  # ConfigError is one; a number such as 1.2.3 is another
+        raise ConfigError(str(exc) if isinstance(exc, ConfigError) else f"load shape {text!r}: {exc}") from None
+    if (shape.kind == "step" and not 0 < at < duration_s) or (shape.kind == "storm" and not 0 <= at < duration_s):
+        raise ConfigError(
+            f"load shape {text!r}: {shape.kind} at {at:g} s is outside the run (0 to {duration_s:g} s virtual)"
+        )

@@ -43,7 +43,7 @@ from typing import Any
 
 from twin.metrics.exchange import NO_ANSWER
 from twin.profile import Operation, Profile
-from twin.sim.calls import Answer, Call
+from twin.profile.calls import Answer, Call
 from twin.transport.http import MesClient, Reply
 from twin.transport.lanes import Lanes
 from twin.transport.outbox import Outbox, Owed
@@ -129,7 +129,7 @@ class LinkStats:
 
 
 class HostLink:
-    """The transport of a networked run (``twin.sim.calls.Transport``), with the hosts' link rules."""
+    """The transport of a networked run (``twin.profile.calls.Transport``), with the hosts' link rules."""
 
     def __init__(
         self,

@@ -128,25 +128,6 @@ def check_energy(value: str) -> None:
         raise ConfigError(f"--energy {value!r}: expected 'embedded' or the platform's http(s)://HOST/register URL")
 
 
-def check_shape(text: str, duration_s: float) -> None:
-    """A load shape that parses, and whose step or storm falls inside the run (else it would never happen,
-    or, for a step, silently apply to the whole run)."""
-    from twin.sim.runner import parse_duration
-    from twin.sim.shapes import parse_shape
-
-    try:
-        shape = parse_shape(text)
-        at = shape.at_s(duration_s, parse_duration) if shape.kind in ("step", "storm") else 0.0
-        if shape.kind == "storm":
-            parse_duration(shape.window)
-    except ValueError as exc:  # ConfigError is one; a number such as 1.2.3 is another
-        raise ConfigError(str(exc) if isinstance(exc, ConfigError) else f"load shape {text!r}: {exc}") from None
-    if (shape.kind == "step" and not 0 < at < duration_s) or (shape.kind == "storm" and not 0 <= at < duration_s):
-        raise ConfigError(
-            f"load shape {text!r}: {shape.kind} at {at:g} s is outside the run (0 to {duration_s:g} s virtual)"
-        )
-
-
 def check_header_value(option: str, value: str) -> None:
     """A value sent as an HTTP header as it is (``--authorization``): printable Latin-1, no line breaks."""
     try:

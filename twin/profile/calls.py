@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from twin.profile import Operation, Profile
+from twin.profile.model import Operation, Profile
 
 
 @dataclass(slots=True)

@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.table import Table
 
 from twin.commands.interrupts import INTERRUPTS
+from twin.run.networked import NetworkedRun
 from twin.run.web import WebAddress, with_web_view
-from twin.transport.session import NetworkedRun
 
 PLAIN_EVERY_S = 15.0
 

@@ -17,7 +17,7 @@ import pytest
 from tests.transport.permissive_mes import foreign_mes
 from twin.cli import main
 from twin.metrics import read_exchange_log
-from twin.transport.session import NetConfig, prepare
+from twin.run.networked import NetConfig, prepare
 
 
 def test_a_foreign_mes_sees_the_line_brought_warm_before_the_measured_window(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from collections import defaultdict
 import pytest
 
 from twin.profile import Profile, load_profile
+from twin.profile.calls import Call, Traffic
 from twin.sim.builder import Simulation
-from twin.sim.calls import Call, Traffic
 from twin.sim.linefile import Line, load_line
 
 

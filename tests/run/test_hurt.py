@@ -24,7 +24,7 @@ import pytest
 from aiohttp import web
 
 from twin.errors import ConfigError
-from twin.transport.session import NetConfig, NetworkedRun, prepare
+from twin.run.networked import NetConfig, NetworkedRun, prepare
 
 
 def config(tmp_path: Path, **kw: Any) -> NetConfig:

@@ -42,23 +42,23 @@ from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
 from twin.metrics.runfolder import RunFolder, new_run_dir
 from twin.profile import Profile, load_profile
+from twin.profile.calls import Answer, Call, Transport
+from twin.run.hurt import death_fault, fault_block, hurt_reasons, iso, planned_crashes
 from twin.run.preroll import PreRoll
 from twin.run.selfcheck import SelfCheck
 from twin.sim.builder import Simulation
-from twin.sim.calls import Answer, Call, Transport
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
 from twin.sim.linefile import Line, load_line
 from twin.sim.mesmodel import ModelTransport
 from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
-from twin.sim.shapes import LoadShape, parse_shape, start_storm
+from twin.sim.shapes import LoadShape, check_shape, parse_shape, start_storm
 from twin.transport import target
 from twin.transport.embedded import EmbeddedMes
 from twin.transport.equipment_server import DEFAULT_PORT, EquipmentServer, loopback_endpoints
 from twin.transport.hostlink import HostLink, is_record
 from twin.transport.http import MesClient
 from twin.transport.outbox import Outbox
-from twin.transport.runfaults import death_fault, fault_block, hurt_reasons, iso, planned_crashes
 
 
 @dataclass
@@ -677,7 +677,7 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
         target.check_energy(config.energy)
     if config.authorization is not None:
         target.check_header_value("--authorization", config.authorization)
-    target.check_shape(config.load or line.load, config.duration_s)
+    check_shape(config.load or line.load, config.duration_s)
     target.check_reports(config.reports)
     checked = False
     if config.mes_url is not None:

@@ -16,8 +16,8 @@ import aiohttp
 import yaml
 
 from twin.metrics import LatencyBook, read_exchange_log
+from twin.run.networked import NetConfig, NetworkedRun, prepare
 from twin.transport.hostlink import is_record
-from twin.transport.session import NetConfig, NetworkedRun, prepare
 
 NO_ANSWER = ("refused", "timeout", "reset", "bad-http", "no answer")
 
