@@ -24,11 +24,10 @@ from tests.hil.conftest import wait_until
 from twin.hil.events import Backoff
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap
-from twin.hil.link import connect_plc
 from twin.hil.mes_session import MesSession, SessionConfig
 from twin.hil.plchost import HostConfig, PlcHost
+from twin.hil.protocols import connect_plc, serve_plc
 from twin.hil.scripted import ScriptedStation
-from twin.hil.virtual import serve_plc
 from twin.hil.watcher import PlcWatcher
 from twin.mes.app import MesConfig, serve_mes
 from twin.profile import load_profile

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from twin.errors import ConfigError
+from twin.line.model import Line
 from twin.profile import Profile
-from twin.sim.linefile import Line
 from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
 
 

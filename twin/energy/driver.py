@@ -24,7 +24,7 @@ from twin.energy.spec import EnergySpec, load_energy_spec
 from twin.energy.store import UplinkStore
 from twin.energy.uplink import EnergyUplink, UplinkConfig, UplinkEvent
 from twin.errors import ConfigError
-from twin.sim.linefile import load_line
+from twin.line.linefile import load_line
 
 PLANT_ZONE = ZoneInfo("Asia/Shanghai")  # the platform's local time (EN-15)
 STEP_S = 60.0

@@ -20,11 +20,11 @@ from twin.errors import ConfigError, UnknownOperation
 from twin.hil.events import Backoff, InterlockCheck
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap, IoMapError, load_io_map, map_dirs
-from twin.hil.link import connect_plc
 from twin.hil.mes_session import MesSession, SessionConfig
 from twin.hil.mirror import EquipmentMirror
 from twin.hil.plchost import HostConfig, PlcHost
-from twin.hil.virtual import VirtualPlc, serve_plc
+from twin.hil.protocols import connect_plc, serve_plc
+from twin.hil.virtual import VirtualPlc
 from twin.hil.watcher import EventListener, PlcWatcher
 from twin.profile import Profile
 

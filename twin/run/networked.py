@@ -37,6 +37,8 @@ from twin.energy.store import UplinkStore
 from twin.energy.uplink import EnergyUplink, UplinkConfig
 from twin.errors import ConfigError
 from twin.hil.stations import RunStations
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.metrics.exchange import Exchange
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
@@ -49,7 +51,6 @@ from twin.run.selfcheck import SelfCheck
 from twin.sim.builder import Simulation
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
-from twin.sim.linefile import Line, load_line
 from twin.sim.mesmodel import ModelTransport
 from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
 from twin.sim.shapes import LoadShape, check_shape, parse_shape, start_storm

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from twin.line.catalogue import Alarm
+from twin.line.dist import Dist, make_dist
 from twin.profile import format_time
 from twin.profile.calls import Answer, Call
-from twin.sim.catalogue import Alarm
-from twin.sim.dist import Dist, make_dist
 from twin.sim.material import Buffer, Tray, Unit
 from twin.sim.status import Reporting, Ticket
 
 if TYPE_CHECKING:
-    from twin.sim.builder import Runtime
-    from twin.sim.linefile import Station
+    from twin.line.model import Station
+    from twin.sim.runtime import Runtime
 
 Proc = Generator[simpy.Event, Any, Any]
 

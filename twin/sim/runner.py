@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twin.errors import ConfigError
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile, load_profile
 from twin.sim.builder import Simulation
 from twin.sim.kpi import Kpis, compute
-from twin.sim.linefile import Line, load_line
 
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 

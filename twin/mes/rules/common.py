@@ -6,8 +6,8 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from twin.mes.interlock import observe_tool
 from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.interlocks import observe_tool
 from twin.mes.state import Token
 
 

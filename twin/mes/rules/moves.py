@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from twin.mes.interlock import observe_result
 from twin.mes.route import Place, Step
 from twin.mes.rules.base import Call, Refused
+from twin.mes.rules.interlocks import observe_result
 from twin.mes.state import Unit
 
 NG_HINT = "NG products are taken off the line"

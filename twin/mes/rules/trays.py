@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin.mes.interlock import observe_result
 from twin.mes.rules import moves
 from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.interlocks import observe_result
 from twin.mes.state import Tray, Unit
 
 STATES = {"free": "free", "checked": "checked empty", "bound": "bound", "in": "in an equipment", "out": "out"}
