@@ -172,7 +172,8 @@ def upload(
     quiet: bool,
 ) -> None:
     """Consume energy as LINE's equipment would and upload it to the platform at URL."""
-    from twin.energy.driver import parse_duration, run_uplink, site_for_line
+    from twin.durations import parse_duration
+    from twin.energy.driver import run_uplink, site_for_line
     from twin.energy.uplink import UplinkConfig
 
     start = None

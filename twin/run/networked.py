@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from twin.durations import parse_duration
 from twin.energy.live import EnergyFeed
 from twin.energy.platform import Platform
 from twin.energy.site import build_site
@@ -52,7 +53,7 @@ from twin.sim.builder import Simulation
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
 from twin.sim.mesmodel import ModelTransport
-from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
+from twin.sim.runner import RunConfig, effective_warmup, simulate
 from twin.sim.shapes import LoadShape, check_shape, parse_shape, start_storm
 from twin.transport import target
 from twin.transport.embedded import EmbeddedMes
