@@ -24,6 +24,7 @@ import orjson
 from twin.errors import MesRefused, MesUnavailable
 from twin.hil.events import Backoff
 from twin.profile import Profile
+from twin.profile.casing import lower_keys
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Sent:
 
 
 def _lower(payload: Any) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {}
+    return lower_keys(payload) if isinstance(payload, dict) else {}
 
 
 @dataclass(slots=True, kw_only=True)

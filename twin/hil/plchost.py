@@ -41,6 +41,7 @@ from twin.hil.events import (
 from twin.hil.link import PlcError
 from twin.hil.mes_session import MesSession, Sent
 from twin.hil.watcher import PlcWatcher
+from twin.profile.casing import lower_keys
 
 log = logging.getLogger(__name__)
 
@@ -321,4 +322,4 @@ async def _body(request: web.Request) -> dict[str, Any] | None:
         payload = await request.json()
     except ValueError:
         return None
-    return {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else None
+    return lower_keys(payload) if isinstance(payload, dict) else None

@@ -30,8 +30,8 @@ import orjson
 from aiohttp import web
 
 from twin.errors import ConfigError
+from twin.mes.counters import prometheus
 from twin.mes.guard import ClientGone, Rejected, client_gone, read_admin_json, refusal
-from twin.mes.metrics import prometheus
 from twin.mes.opening import opening_wip
 from twin.mes.rules import Call
 from twin.mes.rules.codes import issue_code

@@ -20,10 +20,10 @@ from aiohttp import web
 from twin.errors import Issue
 from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
+from twin.mes.counters import Counters
 from twin.mes.faults import Faults
 from twin.mes.forms import read_form
 from twin.mes.guard import ClientGone, Interface, Rejected, client_gone, read_body, refusal
-from twin.mes.metrics import Metrics
 from twin.mes.route import Route
 from twin.mes.rules import ANYWHERE, CODES, RULES, Answer, Call, Refused
 from twin.mes.seed import MesData
@@ -49,7 +49,7 @@ class Mes:
         self.data = data
         self.store = store
         self.faults: Faults = config.faults
-        self.metrics = Metrics()
+        self.metrics = Counters()
         self.state = MesState()
         self.callouts: Callouts | None = None
         self.admin_token = ""  # set by create_app

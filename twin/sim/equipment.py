@@ -24,6 +24,7 @@ from twin.line.catalogue import Alarm
 from twin.line.dist import Dist, make_dist
 from twin.profile import format_time
 from twin.profile.calls import Answer, Call
+from twin.profile.casing import lower_keys
 from twin.sim.material import Buffer, Tray, Unit
 from twin.sim.status import Reporting, Ticket
 
@@ -274,13 +275,13 @@ class Equipment(Reporting):
                 self.verified = True
                 self.needs_verify = False
                 return
-            row = {str(k).lower(): v for k, v in (rows[0] or {}).items()} if rows and rows[0] else {}
+            row = lower_keys(rows[0]) if rows and rows[0] else {}
             recipe_code = str(row.get("recipecode") or f"KJ-{self.process}")
             detail = yield from self.exchange("GetRecipeDetail", {"RecipeCode": recipe_code})
             if detail is None:
                 continue
-            data = {str(k).lower(): v for k, v in (detail.data or {}).items()}
-            params = [{str(k).lower(): v for k, v in p.items()} for p in data.get("paramlist") or ()]
+            data = lower_keys(detail.data or {})
+            params = [lower_keys(p) for p in data.get("paramlist") or ()]
             values = {
                 "ProductCode": product,
                 "RecipeCode": recipe_code,
