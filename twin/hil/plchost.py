@@ -42,6 +42,7 @@ from twin.hil.link import PlcError
 from twin.hil.mes_session import MesSession, Sent
 from twin.hil.watcher import PlcWatcher
 from twin.profile.casing import lower_keys
+from twin.profile.recipes import recipe_report
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +260,7 @@ class PlcHost:
             }
             for p in mine
         ]
-        values = {"ProductCode": self.config.product, "RecipeCode": recipe, "Version": version, "ParamList": rows}
+        values = recipe_report(self.config.product, recipe, version, rows)
         sent = await self.session.deliver("Recipe", values)
         self.verified = sent.ok
         if not sent.ok:
