@@ -1,7 +1,7 @@
 """What an interlock is once the MES decided to send it (spec 3.1), and the spec's message templates.
 
 The rules that decide (count NG results and tool life) are in ``twin.mes.rules.interlocks``; sending, after the
-commit, in ``twin.mes.callouts``. Kept apart so a rule's ``Call`` can carry its firings without the two modules
+commit, in ``twin.mes.callouts``. Kept apart so a rule's ``RuleCall`` can carry its firings without the two modules
 importing each other.
 """
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from twin.mes.interlock import Firing, fill
-from twin.mes.rules.base import Call
+from twin.mes.rules.base import RuleCall
 
 if TYPE_CHECKING:
     from twin.mes.route import Place
-    from twin.mes.state import Unit
+    from twin.mes.state import UnitRecord
 
 
-def observe_result(call: Call, unit: Unit, place: Place | None, passed: bool, ng_codes: list[str]) -> None:
+def observe_result(call: RuleCall, unit: UnitRecord, place: Place | None, passed: bool, ng_codes: list[str]) -> None:
     """Count one product result against every rule; fire the rules it completes."""
     rules = call.data.interlock_rules
     machines = list(dict.fromkeys(unit.origins))
@@ -59,7 +59,7 @@ def observe_result(call: Call, unit: Unit, place: Place | None, passed: bool, ng
                 call.fired.append(Firing(rule.code, machine, detector, fill(template, detector, machine), call.at_text))
 
 
-def observe_tool(call: Call, tool: str, used: float) -> None:
+def observe_tool(call: RuleCall, tool: str, used: float) -> None:
     """Record a tool's used life; fire 500301 once when it reaches its limit (again after a replacement)."""
     limit = call.data.tool_limit(tool)
     key = f"{call.equipment}|{tool}"
