@@ -126,6 +126,46 @@ def test_no_import_circles() -> None:
     assert found == [], "modules importing each other:\n" + "\n".join(", ".join(c) for c in found)
 
 
+# What each package may import from the others: data flows line file + profile -> sim -> transport -> metrics ->
+# report, with run/ wiring them on top and commands/ at the edge. The MES side (mes, hil's proxy, ct, ipc,
+# energy) reads profiles and lines, never the model. Base modules (errors, datafile, datadirs, durations, the
+# package root) are free for all.
+BASE = {"errors", "datafile", "datadirs", "durations", "twin"}
+MAY_IMPORT: dict[str, set[str]] = {
+    "profile": set(),
+    "line": {"profile"},
+    "sim": {"line", "profile"},
+    "metrics": set(),
+    "transport": {"profile", "metrics"},
+    "mes": {"line", "profile"},
+    "ct": {"profile", "metrics"},
+    "ipc": {"profile"},
+    "energy": {"line", "profile", "metrics"},
+    "hil": {"line", "profile", "metrics", "transport", "sim"},  # sim: Equipment as a type only (binding, mirror)
+    "report": {"metrics", "mes"},  # mes: the answer codes the spec page lists
+    "run": {"line", "profile", "sim", "transport", "metrics", "report", "hil", "energy", "commands"},
+    # run -> commands: live.py reads the command's Ctrl-C state (commands/interrupts.py); better moved into run/.
+}
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def test_packages_import_only_the_layers_below() -> None:
+    graph = import_graph()
+    upward = sorted(
+        f"{m} -> {t}"
+        for m, targets in graph.items()
+        for t in targets
+        if _package(m) in MAY_IMPORT
+        and _package(t) != _package(m)
+        and _package(t) not in BASE | MAY_IMPORT[_package(m)]
+    )
+    assert upward == []
+
+
 @pytest.mark.parametrize("package", ["twin.mes", "twin.hil", "twin.energy", "twin.transport", "twin.line"])
 def test_line_description_is_not_the_simulation(package: str) -> None:
     """mes, hil, energy, transport and line read a line through twin.line; only type hints may name the model."""
