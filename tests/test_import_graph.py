@@ -111,8 +111,8 @@ def test_circles_are_found() -> None:
 
 def test_the_graph_sees_type_only_and_function_level_imports() -> None:
     graph = import_graph()
-    # hil/binding.py imports Equipment only under TYPE_CHECKING; commands/plc.py loads the line inside a function.
-    assert "twin.sim.equipment" in graph["twin.hil.binding"]
+    # hil/mirror.py names Call only under TYPE_CHECKING; commands/plc.py loads the line inside a function.
+    assert "twin.profile.calls" in graph["twin.hil.mirror"]
     assert "twin.line.linefile" in graph["twin.commands.plc"]
 
 
@@ -141,7 +141,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ct": {"profile", "metrics"},
     "ipc": {"profile"},
     "energy": {"line", "profile", "metrics"},
-    "hil": {"line", "profile", "metrics", "transport", "sim"},  # sim: Equipment as a type only (binding, mirror)
+    "hil": {"line", "profile", "metrics", "transport"},
     "report": {"metrics", "mes"},  # mes: the answer codes the spec page lists
     "run": {"line", "profile", "sim", "transport", "metrics", "report", "hil", "energy", "commands"},
     # run -> commands: live.py reads the command's Ctrl-C state (commands/interrupts.py); better moved into run/.
@@ -168,13 +168,12 @@ def test_packages_import_only_the_layers_below() -> None:
 
 @pytest.mark.parametrize("package", ["twin.mes", "twin.hil", "twin.energy", "twin.transport", "twin.line"])
 def test_line_description_is_not_the_simulation(package: str) -> None:
-    """mes, hil, energy, transport and line read a line through twin.line; only type hints may name the model."""
+    """mes, hil, energy, transport and line read a line through twin.line, never through the model."""
     graph = import_graph()
-    allowed = {"twin.sim.equipment"} if package == "twin.hil" else set()
     leaks = {
         (m, t)
         for m, targets in graph.items()
         for t in targets
-        if (m == package or m.startswith(package + ".")) and t.startswith("twin.sim") and t not in allowed
+        if (m == package or m.startswith(package + ".")) and t.startswith("twin.sim")
     }
     assert leaks == set()
