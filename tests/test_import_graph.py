@@ -143,8 +143,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "energy": {"line", "profile", "metrics"},
     "hil": {"line", "profile", "metrics", "transport"},
     "report": {"metrics", "mes"},  # mes: the answer codes the spec page lists
-    "run": {"line", "profile", "sim", "transport", "metrics", "report", "hil", "energy", "commands"},
-    # run -> commands: live.py reads the command's Ctrl-C state (commands/interrupts.py); better moved into run/.
+    "run": {"line", "profile", "sim", "transport", "metrics", "report", "hil", "energy"},
 }
 
 
