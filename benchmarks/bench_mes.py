@@ -40,9 +40,9 @@ from typing import Any
 
 import aiohttp
 
+from twin.line.linefile import load_line
 from twin.mes import equipment_addresses
 from twin.profile import Profile
-from twin.sim.linefile import load_line
 
 HERE = Path(__file__).parent
 SECONDS = float(os.environ.get("TWIN_BENCH_SECONDS", "10"))

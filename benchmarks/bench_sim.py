@@ -24,9 +24,9 @@ CASES = ((1, 24.0), (4, 3.0), (16, 1.0))  # (copies, virtual hours)
 
 def one(scale: int, hours: float, seed: int = 0) -> dict[str, float]:
     """Run one case in this process and measure it."""
+    from twin.line.linefile import load_line
     from twin.sim.builder import Simulation
     from twin.sim.kpi import compute
-    from twin.sim.linefile import load_line
     from twin.sim.runner import events_of
 
     line, profile = load_line("line-A02")

@@ -118,7 +118,7 @@ def _mes_url(folder: Path) -> str | None:
 
 
 def _wall_s(duration: str) -> float:
-    from twin.sim.runner import parse_duration
+    from twin.durations import parse_duration
 
     return parse_duration(duration) / SPEED
 

@@ -29,8 +29,8 @@ def line_a02_hourly(mes: Profile) -> dict[str, list[int]]:
 
     The MES's electrolyte pushes (3.2) are left out, as against a foreign MES, whose schedule is its own.
     """
+    from twin.line.linefile import load_line
     from twin.sim.builder import Simulation
-    from twin.sim.linefile import load_line
 
     hours = 12
     line, _ = load_line("line-A02", profile=mes)

@@ -13,7 +13,7 @@ import pytest
 from twin.energy.platform import Platform
 from twin.energy.site import Site, build_site
 from twin.energy.spec import load_energy_spec
-from twin.sim.linefile import Line, Station
+from twin.line.model import Line, Station
 
 
 @pytest.fixture

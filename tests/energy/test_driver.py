@@ -13,25 +13,10 @@ import numpy as np
 import pytest
 
 from twin.energy.consumption import ConsumptionModel
-from twin.energy.driver import parse_duration, run_uplink
+from twin.energy.driver import run_uplink
 from twin.energy.platform import Platform
 from twin.energy.site import Site
 from twin.energy.uplink import UplinkConfig
-from twin.errors import ConfigError
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("2h", 7200), ("90m", 5400), ("1d", 86400), ("1h30m", 5400), ("45s", 45), ("600", 600), ("0.5h", 1800)],
-)
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["2 hours", "h", "1x", ""])
-def test_bad_durations_name_the_option(text: str) -> None:
-    with pytest.raises(ConfigError, match="--duration must look like"):
-        parse_duration(text, "--duration")
 
 
 def test_consumption_is_seeded_and_near_its_long_run_mean(site: Site) -> None:

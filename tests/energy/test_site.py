@@ -6,7 +6,7 @@ import re
 
 from twin.energy.site import build_site
 from twin.energy.spec import load_energy_spec
-from twin.sim.linefile import load_line
+from twin.line.linefile import load_line
 
 SPEC = load_energy_spec()
 LINE, _ = load_line("line-A02")

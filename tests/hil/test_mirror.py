@@ -8,11 +8,11 @@ from tests.conftest import MES_PROFILE
 from twin.hil.binding import open_binding, parse_binding
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap
-from twin.hil.link import connect_plc
 from twin.hil.mirror import EquipmentMirror
+from twin.hil.protocols import connect_plc
+from twin.line.linefile import load_line
 from twin.profile import load_profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import load_line
 
 PROFILE = load_profile(MES_PROFILE)
 

@@ -8,8 +8,9 @@ from tests.hil.conftest import Relay, wait_until
 from twin.hil.events import Backoff, CycleCompleted, LinkDown, LinkUp
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap
-from twin.hil.link import PlcRefused, connect_plc
+from twin.hil.link import PlcRefused
 from twin.hil.opcua_server import VirtualOpcUaPlc
+from twin.hil.protocols import connect_plc
 from twin.hil.scripted import ScriptedStation
 from twin.hil.watcher import PlcWatcher
 

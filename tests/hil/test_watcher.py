@@ -9,8 +9,8 @@ from tests.hil.conftest import wait_until
 from twin.hil.events import Backoff, CycleCompleted, LinkDown, LinkUp, RunChanged
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap
-from twin.hil.link import connect_plc
 from twin.hil.modbus_server import VirtualModbusPlc
+from twin.hil.protocols import connect_plc
 from twin.hil.scripted import ScriptedStation
 from twin.hil.watcher import PlcWatcher
 

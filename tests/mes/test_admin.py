@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.mes.conftest import HOT_PRESS, Host, get_json
-from twin.mes.metrics import Metrics
+from twin.mes.counters import Counters
 from twin.mes.status import render
 from twin.profile import Profile
 
@@ -28,7 +28,7 @@ async def test_status_page_shows_requests_refusals_and_wip(host: Host) -> None:
 
 
 def test_status_page_escapes_what_equipment_sent() -> None:
-    metrics = Metrics()
+    metrics = Counters()
     metrics.invalid("Outbound", "<script>alert(1)</script>")
     page = render(title="t", summary="s", metrics=metrics, wip={"cells": 0}, faults={},
                   interlocks=[{"id": 1, "at": "now", "code": "500201", "equipment": "E<1>", "detector": "D",

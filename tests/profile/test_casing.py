@@ -1,6 +1,6 @@
 import pytest
 
-from twin.profile.casing import camel, convert, pascal
+from twin.profile.casing import camel, convert, lower_keys, pascal
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,10 @@ def test_pascal_uppercases_the_first_letter_only() -> None:
 def test_unknown_casing_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="snake"):
         convert("Sfc", "snake")  # type: ignore[arg-type]
+
+
+def test_lower_keys_reads_either_casing_alike() -> None:
+    pascal_body = {"SfcList": ["A"], "Code": 0, 7: "x"}
+    camel_body = {"sfcList": ["A"], "code": 0, 7: "x"}
+    assert lower_keys(pascal_body) == lower_keys(camel_body) == {"sfclist": ["A"], "code": 0, "7": "x"}
+    assert pascal_body == {"SfcList": ["A"], "Code": 0, 7: "x"}  # the original is left as it was

@@ -94,13 +94,13 @@ async def test_faults_shape_and_refusals_steer_a_running_line(tmp_path: Path, mo
     assert all(c["wall_s"] > 0 and c["virtual_s"] > 0 for c in logged)
 
     # the report marks the accepted controls on its time plots, at their virtual time
-    from twin.report import plots, plotting
+    from twin.report import plotbase, plots
 
     drawn: list[list[tuple[float, str]]] = []
 
     def mark(ax: Any, marks: Any, scale: float) -> None:
         drawn.append(list(marks))
-        plotting.mark_controls(ax, marks, scale)
+        plotbase.mark_controls(ax, marks, scale)
 
     monkeypatch.setattr(plots, "mark_controls", mark)
     write_report(run.path)

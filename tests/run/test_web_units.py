@@ -12,10 +12,10 @@ from aiohttp.test_utils import make_mocked_request
 
 from twin.cli import main
 from twin.errors import ConfigError
+from twin.line.catalogue import Alarm
 from twin.run.history import History
 from twin.run.sampler import Sampler, equipment_state, group_of
 from twin.run.web import WebAddress, WebView
-from twin.sim.catalogue import Alarm
 from twin.sim.clock import Clock
 from twin.sim.status import Ticket
 

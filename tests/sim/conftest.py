@@ -6,10 +6,11 @@ from collections import defaultdict
 
 import pytest
 
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.profile.calls import Call
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line, load_line
 
 MINI_RUN_S = 3 * 3600
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
 from twin.sim.kpi import compute
-from twin.sim.linefile import Line, load_line
 
 
 def fingerprint(sim: Simulation) -> str:

@@ -7,10 +7,11 @@ from collections import defaultdict
 
 import pytest
 
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile, load_profile
 from twin.profile.calls import Call, Traffic
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line, load_line
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.profile.calls import Answer, Call, Transport
 from twin.sim.builder import Simulation
 from twin.sim.clock import Bridge, Clock
-from twin.sim.linefile import Line, load_line
 
 LINE = """
 line: bridge-test

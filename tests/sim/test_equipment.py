@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line
 
 from .conftest import by_equipment, named
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
 from twin.sim.kpi import compute
-from twin.sim.linefile import Line
 
 
 def test_kpis_add_up(mini_run: Simulation) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from twin.line.linefile import load_line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import load_line
 from twin.sim.material import KINDS
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from twin.line.dist import make_dist, pooled
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.dist import make_dist, pooled
 
 
 def test_answers_are_valid_responses(mini_run: Simulation) -> None:

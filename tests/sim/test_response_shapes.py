@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from twin.line.linefile import load_line
 from twin.profile import load_profile
 from twin.profile.calls import Answer, Call
 from twin.sim.builder import Simulation
 from twin.sim.kpi import compute
-from twin.sim.linefile import load_line
 
 
 def example_shape(op: str, data: Any) -> Any:

@@ -5,21 +5,9 @@ from __future__ import annotations
 import pytest
 
 from twin.errors import ConfigError
+from twin.line.model import Line
 from twin.profile import Profile
-from twin.sim.linefile import Line
-from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("90s", 90), ("15m", 900), ("24h", 86400),
-                                               ("1h30m", 5400), ("2d", 172800), ("10min", 600)])
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "1x", "h", "10 parsecs"])
-def test_bad_duration_is_named(text: str) -> None:
-    with pytest.raises(ConfigError, match=r"expected e\.g\. 90s"):
-        parse_duration(text)
+from twin.sim.runner import RunConfig, effective_warmup, simulate
 
 
 def test_warmup_only_when_the_run_is_long_enough(mini: Line) -> None:

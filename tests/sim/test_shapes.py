@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
+from twin.durations import parse_duration
 from twin.errors import ConfigError
+from twin.line.linefile import load_line
 from twin.profile import load_profile
 from twin.sim.builder import Simulation
 from twin.sim.clock import Clock
-from twin.sim.linefile import load_line
-from twin.sim.runner import parse_duration
 from twin.sim.shapes import parse_shape, start_storm
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import simpy
 
+from twin.line.catalogue import Alarm
 from twin.sim.builder import Simulation
-from twin.sim.catalogue import Alarm
 from twin.sim.status import Reporting
 
 from .conftest import by_equipment, named

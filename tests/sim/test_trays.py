@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line
 
 from .conftest import named
 
@@ -86,7 +86,7 @@ def test_sorting_grades_by_the_mes_rules(mini_run: Simulation) -> None:
 
 
 def test_racks_move_many_barcodes_at_once(mes: Profile) -> None:
-    from twin.sim.linefile import load_line
+    from twin.line.linefile import load_line
 
     line, _ = load_line("line-A02", profile=mes)
     sim = Simulation(line, mes, seed=3, keep_calls=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line, load_line
 
 from .conftest import by_equipment, named
 

@@ -82,13 +82,13 @@ def serve(
     """Serve the platform side of the eight interfaces, storing what it receives."""
     import numpy as np
 
-    from twin.energy.platform import Faults, Platform, server_tls
+    from twin.energy.platform import Platform, PlatformFaults, server_tls
 
     if (cert is None) != (key is None):
         raise ConfigError("--cert and --key go together (HTTPS needs both)")
     tls = server_tls(cert, key) if cert is not None and key is not None else None
 
-    faults = Faults(
+    faults = PlatformFaults(
         error_rate=error_rate,
         error_code=error_code,
         slow_rate=slow_rate,
@@ -172,7 +172,8 @@ def upload(
     quiet: bool,
 ) -> None:
     """Consume energy as LINE's equipment would and upload it to the platform at URL."""
-    from twin.energy.driver import parse_duration, run_uplink, site_for_line
+    from twin.durations import parse_duration
+    from twin.energy.driver import run_uplink, site_for_line
     from twin.energy.uplink import UplinkConfig
 
     start = None

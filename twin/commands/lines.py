@@ -8,9 +8,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin.line.linefile import available_lines, load_line
+from twin.line.model import Line
+from twin.line.roles import role_for
 from twin.profile import Profile
-from twin.sim.linefile import Line, available_lines, load_line
-from twin.sim.roles import role_for
 from twin.sim.takt import CallEstimate, estimate_calls, takt_per_min
 
 

@@ -99,8 +99,8 @@ async def _serve(
 ) -> None:
     from twin.hil.image import IoImage
     from twin.hil.iomap import load_io_map
+    from twin.hil.protocols import serve_plc
     from twin.hil.scripted import ScriptedStation
-    from twin.hil.virtual import serve_plc
 
     image = IoImage(load_io_map(map_ref))
     image.on_host_write(lambda name, value: click.echo(f"{_now()} host wrote {name} = {value!r}"))
@@ -128,7 +128,7 @@ def _now() -> str:
 
 def _link(map_ref: str, connect: str, timeout_s: float) -> Any:
     from twin.hil.iomap import load_io_map
-    from twin.hil.link import connect_plc
+    from twin.hil.protocols import connect_plc
 
     io_map = load_io_map(map_ref)
     default = io_map.port or (502 if io_map.protocol == "modbus" else 4840)
@@ -261,7 +261,7 @@ async def _host(
 ) -> dict[str, Any]:
     from twin.hil.binding import host_for, parse_binding
     from twin.hil.iomap import load_io_map
-    from twin.sim.linefile import load_line
+    from twin.line.linefile import load_line
 
     line, profile = load_line(line_ref)
     raw["connect"] = load_io_map(raw["map"]).protocol

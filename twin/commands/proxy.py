@@ -78,7 +78,7 @@ def _rule_settings(profile: Any, recorded: dict[str, Any] | None = None, **flags
 def _processes(line_ref: str | None, profile: Any) -> dict[str, str]:
     if not line_ref:
         return {}
-    from twin.sim.linefile import load_line
+    from twin.line.linefile import load_line
 
     line, _ = load_line(line_ref, profile=profile)
     return {code: st.process for st in line.stations for code in st.equipment_codes()}

@@ -15,17 +15,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.commands.interrupts import EXIT_INTERRUPTED, INTERRUPTS
 from twin.commands.report import load_slo_early, report_run, slo_option
 from twin.commands.run_checks import check_mes_args, mark_interrupted
+from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.report import write_report
 from twin.report.slo import SloNotMet
 from twin.run.hurt import RunHurt
+from twin.run.interrupts import EXIT_INTERRUPTED, INTERRUPTS
 from twin.run.live import print_live_summary, run_live
 from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress
-from twin.sim.runner import RunConfig, RunResult, parse_duration, simulate
+from twin.sim.runner import RunConfig, RunResult, simulate
 from twin.transport.target import check_positive
 
 

@@ -9,7 +9,6 @@ uplink's network calls are real and take the time they take, so a slow platform 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,26 +23,10 @@ from twin.energy.spec import EnergySpec, load_energy_spec
 from twin.energy.store import UplinkStore
 from twin.energy.uplink import EnergyUplink, UplinkConfig, UplinkEvent
 from twin.errors import ConfigError
-from twin.sim.linefile import load_line
+from twin.line.linefile import load_line
 
 PLANT_ZONE = ZoneInfo("Asia/Shanghai")  # the platform's local time (EN-15)
 STEP_S = 60.0
-_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str, option: str = "duration") -> float:
-    """``"2h"``, ``"90m"``, ``"1d"``, ``"1h30m"``, ``"45s"`` or plain seconds -> seconds."""
-    value = text.strip().lower()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)([dhms])", value)
-    if not parts or "".join(n + u for n, u in parts) != value.replace(" ", ""):
-        raise ConfigError(f"{option} must look like 2h, 90m, 1d, 1h30m or seconds, got {text!r}")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
 def plant_now() -> datetime:
     """The plant's local time now, to the quarter hour (a clean first period), without zone (EN-15)."""
     now = datetime.now(PLANT_ZONE).replace(tzinfo=None, second=0, microsecond=0)

@@ -73,7 +73,7 @@ class FaultRule:
 
 
 @dataclass(slots=True)
-class Faults:
+class PlatformFaults:
     """Faults to inject: explicit rules first (consumed one by one), then random rates."""
 
     rules: list[FaultRule] = field(default_factory=list)
@@ -108,13 +108,13 @@ class Platform:
         *,
         spec: EnergySpec | None = None,
         db: Path | str = ":memory:",
-        faults: Faults | None = None,
+        faults: PlatformFaults | None = None,
         versions: tuple[str, str] = ("1", "1"),
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.spec = spec or load_energy_spec()
         self.store = PlatformStore(db)
-        self.faults = faults or Faults()
+        self.faults = faults or PlatformFaults()
         self.reg_version, self.dic_version = versions
         self.calls: Counter[str] = Counter()
         self.down = False

@@ -13,7 +13,7 @@ from typing import Any
 
 from twin.energy.spec import EnergySpec
 from twin.errors import ConfigError
-from twin.sim.linefile import Line
+from twin.line.model import Line
 
 REALTIME, DAILY = 0, 1  # statType: 0 real-time (15 min), 1 day
 

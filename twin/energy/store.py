@@ -147,13 +147,6 @@ class UplinkStore:
         out["batches_queued"] = len(self.queued())
         return out
 
-    def acked_values(self) -> list[Value]:
-        rows = self._db.execute(
-            "SELECT b.data_code, b.stat_type, b.stat_date, b.value FROM bucket b JOIN batch t ON t.id = b.batch_id"
-            " WHERE t.state = 'acked' ORDER BY b.stat_type, b.stat_date, b.data_code"
-        )
-        return [Value(*row) for row in rows]
-
     # -- what register and the version check returned -------------------------------------------------------
     def get(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
 import yaml
@@ -20,16 +20,13 @@ from twin.errors import ConfigError, UnknownOperation
 from twin.hil.events import Backoff, InterlockCheck
 from twin.hil.image import IoImage
 from twin.hil.iomap import IoMap, IoMapError, load_io_map, map_dirs
-from twin.hil.link import connect_plc
 from twin.hil.mes_session import MesSession, SessionConfig
-from twin.hil.mirror import EquipmentMirror
+from twin.hil.mirror import Equipment, EquipmentMirror
 from twin.hil.plchost import HostConfig, PlcHost
-from twin.hil.virtual import VirtualPlc, serve_plc
+from twin.hil.protocols import connect_plc, serve_plc
+from twin.hil.virtual import VirtualPlc
 from twin.hil.watcher import EventListener, PlcWatcher
 from twin.profile import Profile
-
-if TYPE_CHECKING:
-    from twin.sim.equipment import Equipment
 
 EQUIPMENT_PORT = 6868  # spec section 3: every host serves the MES's calls on this port
 

@@ -58,14 +58,3 @@ class PlcLink(ABC):
 
     async def read_all(self) -> dict[str, Any]:
         return await self.read(self.map.signals)
-
-
-def connect_plc(io_map: IoMap, host: str, port: int | None = None, *, timeout_s: float = 2.0) -> PlcLink:
-    """The link for the map's protocol (not connected yet); the port defaults to the map's, then 502 / 4840."""
-    if io_map.protocol == "modbus":
-        from twin.hil.modbus_link import ModbusLink
-
-        return ModbusLink(io_map, host, port or io_map.port or 502, timeout_s=timeout_s)
-    from twin.hil.opcua_link import OpcUaLink
-
-    return OpcUaLink(io_map, host, port or io_map.port or 4840, timeout_s=timeout_s)

@@ -5,29 +5,32 @@ call with it, and, when the MES cannot be reached, report it and try again with 
 (1.5.8: a host keeps what it owes and sends it when the MES is back). A business refusal (code other than 0)
 is an answer, not an outage: it is returned to the caller, who decides (the MES's word is final).
 Every exchange is kept (the latest ``KEPT``) so a run and a test can say what the station told the MES.
+Requests go through the twin's one MES client (``twin.transport.http.MesClient``), the one the line uses; the
+back-off between attempts is the host's (``Backoff``), as a client never retries on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
-import orjson
-
 from twin.errors import MesRefused, MesUnavailable
 from twin.hil.events import Backoff
+from twin.metrics.exchange import NO_ANSWER
 from twin.profile import Profile
+from twin.profile.casing import lower_keys
+from twin.profile.recipes import first_recipe, recipe_detail, recipe_version
+from twin.transport.http import MesClient
 
 log = logging.getLogger(__name__)
 
 KEPT = 10_000
+CONNECTIONS = 2  # one equipment's calls: a heartbeat may overlap a report
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,7 @@ class Sent:
 
 
 def _lower(payload: Any) -> dict[str, Any]:
-    return {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else {}
+    return lower_keys(payload) if isinstance(payload, dict) else {}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -90,7 +93,7 @@ class MesSession:
         self.sent: deque[Sent] = deque(maxlen=KEPT)
         self.outages = 0
         self.on_exchange = on_exchange
-        self._http: aiohttp.ClientSession | None = None
+        self._http: MesClient | None = None
         self._login_op = profile.operation("OperatorLogin")
 
     async def close(self) -> None:
@@ -98,9 +101,14 @@ class MesSession:
             await self._http.close()
             self._http = None
 
-    def _session(self) -> aiohttp.ClientSession:
+    async def _client(self) -> MesClient:
+        """The twin's one MES client (``twin.transport.http``), at the MES the config names now (a test or a run
+        may point the session at another MES while it runs)."""
+        url = self.config.mes_url.rstrip("/")
+        if self._http is not None and self._http.base_url != url:
+            await self.close()
         if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
+            self._http = MesClient(url, timeout_s=self.config.timeout_s, connections=CONNECTIONS)
         return self._http
 
     async def call(self, ref: str, values: dict[str, Any] | None = None) -> Sent:
@@ -109,39 +117,30 @@ class MesSession:
         cfg = self.config
         context = {"now": datetime.now(UTC), "equipment_code": cfg.equipment, "resource_code": cfg.resource}
         body = self.profile.build_request(op, values or {}, context=context)
-        headers = {"Content-Type": "application/json"}
-        if self.token and op.needs_auth:
-            headers["Authorization"] = self.token
-        started, t0 = time.time(), time.monotonic()
-        try:
-            async with self._session().post(
-                cfg.mes_url.rstrip("/") + op.path, data=orjson.dumps(body), headers=headers
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            sent = Sent(op.operation_id, op.section or "", body, started, time.monotonic() - t0, error=_why(exc))
+        token = self.token if self.token and op.needs_auth else None
+        client = await self._client()
+        reply = await client.call(op, body, equipment=cfg.equipment, token=token)
+        ex = reply.exchange
+        elapsed = ex.answered_wall - ex.sent_wall
+        if reply.status == NO_ANSWER:
+            sent = Sent(op.operation_id, op.section or "", body, ex.sent_wall, elapsed, error=reply.error)
             self._keep(sent)
-            raise MesUnavailable(f"{cfg.equipment}: {sent.describe()}") from exc
-        try:
-            answer = _lower(orjson.loads(raw)) if raw else {}
-        except orjson.JSONDecodeError:
-            answer = {"msg": raw[:200].decode("utf-8", errors="replace")}
-        code = answer.get("code")
+            raise MesUnavailable(f"{cfg.equipment}: {sent.describe()}")
+        code = reply.code
         sent = Sent(
             op.operation_id,
             op.section or "",
             body,
-            started,
-            time.monotonic() - t0,
-            status,
+            ex.sent_wall,
+            elapsed,
+            reply.status,
             code if isinstance(code, int) and not isinstance(code, bool) else None,
-            str(answer.get("msg") or ""),
-            answer.get("data"),
-            "" if status < 500 else f"HTTP {status}",
+            reply.msg or reply.error,  # an answer that is not JSON: what was wrong with it
+            reply.data,
+            "" if reply.status < 500 else f"HTTP {reply.status}",
         )
         self._keep(sent)
-        if status >= 500:
+        if reply.status >= 500:
             raise MesUnavailable(f"{cfg.equipment}: {sent.describe()}")
         return sent
 
@@ -186,20 +185,12 @@ class MesSession:
         listing = await self.deliver("GetRecipeList", {"ProductCode": product})
         if not listing.ok:
             raise MesRefused("2.7 GetRecipeList", listing.code, listing.msg)
-        rows = listing.data if isinstance(listing.data, list) else [listing.data] if listing.data else []
-        if not any(rows):
+        row = first_recipe(listing.data)
+        if row is None:
             return None
-        row = _lower(rows[0])
         recipe = str(row.get("recipecode") or "")
         detail = await self.deliver("GetRecipeDetail", {"RecipeCode": recipe})
         if not detail.ok:
             raise MesRefused(f"2.8 GetRecipeDetail {recipe}", detail.code, detail.msg)
-        data = _lower(detail.data)
-        params = [_lower(p) for p in data.get("paramlist") or ()]
-        return recipe, str(data.get("version") or row.get("version") or ""), params
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    return f"{type(exc).__name__}: {exc}".rstrip(": ")
+        data, params = recipe_detail(detail.data)
+        return recipe, recipe_version(data, row), params

@@ -17,18 +17,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twin.errors import ConfigError
 from twin.hil.image import IoImage
 
 if TYPE_CHECKING:
     from twin.profile.calls import Call, Traffic
-    from twin.sim.equipment import Equipment
 
 log = logging.getLogger(__name__)
 
 NO_NUMBER = 0xFFFF  # an alarm whose code is not a number still shows as an alarm on the PLC
+
+
+class Equipment(Protocol):
+    """What the mirror needs of a model equipment (``twin.sim.equipment.Equipment`` is one): hil reads the model
+    through this, so it does not import the simulation."""
+
+    code: str
+    traffic: Traffic
+    reported: str | None
+
+    def on_interlock(self, code: str, message: str) -> Any: ...
 
 
 class _Tap:

@@ -17,7 +17,7 @@ from asyncua import Client, ua
 from twin.hil.codec import from_raw
 from twin.hil.iomap import Signal
 from twin.hil.link import PlcLink, PlcRefused, PlcUnavailable
-from twin.hil.opcua_server import node_id, variant
+from twin.hil.opcua_nodes import node_id, variant
 
 _LOST = ("Session", "Connection", "Channel", "Communication", "Timeout", "NotConnected", "Shutdown")
 

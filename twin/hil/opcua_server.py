@@ -21,35 +21,11 @@ from asyncua import Server, ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 
 from twin.errors import ConfigError
-from twin.hil.codec import from_raw, to_raw
-from twin.hil.iomap import Signal
+from twin.hil.codec import from_raw
+from twin.hil.opcua_nodes import node_id, variant
 from twin.hil.virtual import VirtualPlc
 
 log = logging.getLogger(__name__)
-
-VARIANTS = {
-    "bool": ua.VariantType.Boolean,
-    "int16": ua.VariantType.Int16,
-    "uint16": ua.VariantType.UInt16,
-    "int32": ua.VariantType.Int32,
-    "uint32": ua.VariantType.UInt32,
-    "float32": ua.VariantType.Float,
-    "float64": ua.VariantType.Double,
-    "string": ua.VariantType.String,
-}
-
-
-def node_id(sig: Signal, namespace_index: int) -> ua.NodeId:
-    """Absolute ids (``ns=3;s=...``, ``i=2258``) as written; relative ones in the map's namespace."""
-    text = sig.node or sig.name
-    if text.startswith(("ns=", "i=", "s=", "g=", "b=")):
-        return ua.NodeId.from_string(text)
-    return ua.NodeId(text, namespace_index)
-
-
-def variant(sig: Signal, value: Any) -> ua.Variant:
-    return ua.Variant(to_raw(sig, value), VARIANTS[sig.type])
-
 
 def _no_security_warnings(record: logging.LogRecord) -> bool:
     """Drop asyncua's "No signing/encrypting policy available" warnings: no security is the choice here."""

@@ -41,6 +41,8 @@ from twin.hil.events import (
 from twin.hil.link import PlcError
 from twin.hil.mes_session import MesSession, Sent
 from twin.hil.watcher import PlcWatcher
+from twin.profile.casing import lower_keys
+from twin.profile.recipes import recipe_report
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +260,7 @@ class PlcHost:
             }
             for p in mine
         ]
-        values = {"ProductCode": self.config.product, "RecipeCode": recipe, "Version": version, "ParamList": rows}
+        values = recipe_report(self.config.product, recipe, version, rows)
         sent = await self.session.deliver("Recipe", values)
         self.verified = sent.ok
         if not sent.ok:
@@ -321,4 +323,4 @@ async def _body(request: web.Request) -> dict[str, Any] | None:
         payload = await request.json()
     except ValueError:
         return None
-    return {str(k).lower(): v for k, v in payload.items()} if isinstance(payload, dict) else None
+    return lower_keys(payload) if isinstance(payload, dict) else None

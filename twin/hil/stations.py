@@ -21,8 +21,8 @@ from typing import Any
 from twin.errors import ConfigError
 from twin.hil.binding import BoundPlc, PlcBinding, describe, host_for, open_binding, parse_binding
 from twin.hil.plchost import PlcHost
+from twin.line.model import Line
 from twin.profile import Profile
-from twin.sim.linefile import Line
 
 
 @dataclass

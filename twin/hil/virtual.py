@@ -60,14 +60,3 @@ class VirtualPlc(ABC):
 
     @abstractmethod
     async def _close(self) -> None: ...
-
-
-def serve_plc(image: IoImage, *, host: str = "127.0.0.1", port: int | None = None) -> VirtualPlc:
-    """The virtual PLC for the image's map protocol (not started yet)."""
-    if image.map.protocol == "modbus":
-        from twin.hil.modbus_server import VirtualModbusPlc
-
-        return VirtualModbusPlc(image, host=host, port=port)
-    from twin.hil.opcua_server import VirtualOpcUaPlc
-
-    return VirtualOpcUaPlc(image, host=host, port=port)

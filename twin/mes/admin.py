@@ -30,10 +30,10 @@ import orjson
 from aiohttp import web
 
 from twin.errors import ConfigError
+from twin.mes.counters import prometheus
 from twin.mes.guard import ClientGone, Rejected, client_gone, read_admin_json, refusal
-from twin.mes.metrics import prometheus
 from twin.mes.opening import opening_wip
-from twin.mes.rules import Call
+from twin.mes.rules import RuleCall
 from twin.mes.rules.codes import issue_code
 from twin.mes.service import MES, Mes
 from twin.mes.status import render
@@ -173,7 +173,7 @@ async def push_electrolyte(mes: Mes, batch: str | None, equipment: list[str] | N
     assert mes.callouts is not None
     if not batch:
         now = datetime.now(UTC)
-        call = Call(
+        call = RuleCall(
             mes.profile.operation("SendBatchSfc"),
             {},
             "MES",

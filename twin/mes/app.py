@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from twin.errors import ConfigError
+from twin.line.linefile import load_line
 from twin.mes import admin, guard
 from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
@@ -33,7 +34,6 @@ from twin.mes.service import MES, Mes
 from twin.mes.state import MesState
 from twin.mes.store import Store
 from twin.profile import Profile, load_profile
-from twin.sim.linefile import load_line
 
 log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT_S = 5.0  # on stop, requests still running get this long (a hanging one must not block SIGTERM)

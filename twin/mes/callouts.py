@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from twin.mes.counters import Counters
 from twin.mes.equipment import EquipmentClient, Outcome
 from twin.mes.interlock import Firing
-from twin.mes.metrics import Metrics
 from twin.mes.state import MesState
 from twin.mes.store import Store, Tx
 
@@ -43,7 +43,7 @@ def _now() -> str:
 
 
 class Callouts:
-    def __init__(self, client: EquipmentClient, store: Store, state: MesState, metrics: Metrics) -> None:
+    def __init__(self, client: EquipmentClient, store: Store, state: MesState, metrics: Counters) -> None:
         self.client = client
         self.store = store
         self.state = state

@@ -87,7 +87,7 @@ _EXAMPLES = {
 
 
 @dataclass(slots=True)
-class Outage:
+class PlannedOutage:
     """A window in loop time during which the MES refuses connections or lets requests hang."""
 
     start: float
@@ -102,7 +102,7 @@ class Faults:
     error_rate: float = 0.0
     error_rate_for: dict[str, float] = field(default_factory=dict)
     error_kind: str = "code"
-    outage: Outage | None = None
+    outage: PlannedOutage | None = None
     slow_db_ms: float = 0.0
     seed: int | None = None
     rng: np.random.Generator = field(default_factory=np.random.default_rng, repr=False)
@@ -221,7 +221,7 @@ def check_operations(names: Collection[str], known: Collection[str]) -> None:
             raise ConfigError(f"fault for {name!r}: the MES serves no interface of that name{hint}")
 
 
-def parse_outage(spec: dict[str, Any], now: float) -> Outage:
+def parse_outage(spec: dict[str, Any], now: float) -> PlannedOutage:
     """``{"after_s": 0, "for_s": 5, "mode": "refuse"}`` as a window from now."""
     if not isinstance(spec, dict):
         raise ConfigError('outage must be an object like {"after_s": 0, "for_s": 5, "mode": "refuse"}')
@@ -235,7 +235,7 @@ def parse_outage(spec: dict[str, Any], now: float) -> Outage:
     length = _check_number(spec.get("for_s", 0.0), "outage.for_s", MAX_OUTAGE_S)
     if length <= 0:
         raise ConfigError("outage.for_s must be more than 0 seconds")
-    return Outage(now + after, now + after + length, mode)
+    return PlannedOutage(now + after, now + after + length, mode)
 
 
 def _check_rate(value: Any, what: str) -> float:

@@ -15,6 +15,7 @@ from aiohttp import BodyPartReader, web
 
 from twin.mes.guard import ClientGone, Rejected
 from twin.profile import Operation
+from twin.profile.casing import lower_keys
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ async def read_form(
 ) -> tuple[dict[str, Any], bytes]:
     """The form as a request body, and its JSON text for the exchange log."""
     form, files = await _read_parts(request, limit, timeout_s, what)
-    props = {k.lower(): v for k, v in ((op.request_schema or {}).get("properties") or {}).items()}
+    props = lower_keys((op.request_schema or {}).get("properties") or {})
     fields: dict[str, Any] = {}
     for key, text in form.items():
         schema = props.get(key.lower()) or {}

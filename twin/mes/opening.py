@@ -17,7 +17,7 @@ from aiohttp import web
 
 from twin.mes.guard import read_admin_json
 from twin.mes.service import MES, Mes
-from twin.mes.state import Unit
+from twin.mes.state import UnitRecord
 from twin.mes.store import Tx
 
 
@@ -56,7 +56,7 @@ async def load_opening(mes: Mes, doc: Any) -> int:
     for n, code in enumerate(doc["cells"], start=1):
         if not isinstance(code, str) or not code or mes.state.unit(code) is not None:
             continue
-        unit = Unit(
+        unit = UnitRecord(
             sfc=code,
             kind="cell",
             product=mes.data.default_product,

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from twin.errors import ConfigError
-from twin.sim.linefile import Line, base_code
+from twin.line.model import Line, base_code
 
 EQUIPMENT_PORT = 6868
 _PER_OCTET = 254  # host numbers 1..254 of each 127.0.x.0/24

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from twin.line.model import Line, Station, base_code
 from twin.mes.seed import MesData
-from twin.sim.linefile import Line, Station, base_code
 
 # Interfaces that open a product's visit to a station (its inbound, in the widest sense).
 INBOUND_OPS = frozenset(

@@ -20,12 +20,12 @@ from aiohttp import web
 from twin.errors import Issue
 from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
+from twin.mes.counters import Counters
 from twin.mes.faults import Faults
 from twin.mes.forms import read_form
 from twin.mes.guard import ClientGone, Interface, Rejected, client_gone, read_body, refusal
-from twin.mes.metrics import Metrics
 from twin.mes.route import Plant
-from twin.mes.rules import ANYWHERE, CODES, RULES, Answer, Call, Refused
+from twin.mes.rules import ANYWHERE, CODES, RULES, Refused, RuleAnswer, RuleCall
 from twin.mes.seed import MesData
 from twin.mes.state import MesState
 from twin.mes.store import LOG_EXCHANGE, Store, Tx
@@ -49,7 +49,7 @@ class Mes:
         self.data = data
         self.store = store
         self.faults: Faults = config.faults
-        self.metrics = Metrics()
+        self.metrics = Counters()
         self.state = MesState()
         self.callouts: Callouts | None = None
         self.admin_token = ""  # set by create_app
@@ -105,7 +105,7 @@ class Mes:
         if self.faults.fails(first):
             self.metrics.injected["error"] += 1
             status = 500 if self.faults.error_kind == "http500" else 200
-            answer = Answer(None, f"fault injected on purpose: error rate for {first}", CODES["fault"], "fault")
+            answer = RuleAnswer(None, f"fault injected on purpose: error rate for {first}", CODES["fault"], "fault")
             return await self._answer(ops[0], answer, raw, Tx(), started, status=status)
         if payload is None:
             payload = _parse_json(raw)
@@ -142,13 +142,14 @@ class Mes:
 
     def _run(
         self, request: web.Request, ops: list[Operation], raw: bytes, payload: Any
-    ) -> tuple[Operation, Answer, Call | None, int]:
+    ) -> tuple[Operation, RuleAnswer, RuleCall | None, int]:
         """Everything synchronous: no await from the first check to the last change."""
         op = ops[0]
         if isinstance(payload, NotJson):
-            return op, Answer(None, f"the body is not JSON: {payload.error}", CODES["not-json"], "not-json"), None, 400
+            refused = RuleAnswer(None, f"the body is not JSON: {payload.error}", CODES["not-json"], "not-json")
+            return op, refused, None, 400
         if not isinstance(payload, dict):
-            return op, Answer(None, "the body must be a JSON object", CODES["invalid"], "invalid"), None, 200
+            return op, RuleAnswer(None, "the body must be a JSON object", CODES["invalid"], "invalid"), None, 200
         if len(ops) > 1:
             op, body, issues = self._match(request.path, ops, payload)
         else:
@@ -160,7 +161,7 @@ class Mes:
             self._where(call)
             answer = RULES[op.operation_id](call)
         except Refused as refused:
-            answer = Answer(refused.data, refused.msg, refused.code, refused.reason)
+            answer = RuleAnswer(refused.data, refused.msg, refused.code, refused.reason)
             if not refused.keep:
                 call.tx, call.fired = Tx(), []
         return op, answer, call, 200
@@ -179,9 +180,9 @@ class Mes:
                 break
         return self.profile.match(path, payload)
 
-    def _check_token(self, header: str | None) -> Answer | None:
+    def _check_token(self, header: str | None) -> RuleAnswer | None:
         if not header:
-            return Answer(
+            return RuleAnswer(
                 None,
                 "Authorization header is missing: send 'Bearer <token>' as 2.1 OperatorLogin returned it",
                 CODES["unauthorised"],
@@ -189,14 +190,14 @@ class Mes:
             )
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return Answer(
+            return RuleAnswer(
                 None,
                 "Authorization must be 'Bearer <token>' (with the space) as 2.1 returned it",
                 CODES["unauthorised"],
                 "unauthorised",
             )
         if token.strip() not in self.state.tokens:
-            return Answer(
+            return RuleAnswer(
                 None,
                 "Authorization token is unknown to this MES: log in again (2.1 OperatorLogin)",
                 CODES["unauthorised"],
@@ -204,12 +205,12 @@ class Mes:
             )
         return None
 
-    def _invalid(self, op: Operation, issues: list[Issue]) -> Answer:
+    def _invalid(self, op: Operation, issues: list[Issue]) -> RuleAnswer:
         for issue in issues:
             self.metrics.invalid(op.operation_id, issue.path)
-        return Answer(None, "; ".join(str(i) for i in issues), CODES["invalid"], "invalid")
+        return RuleAnswer(None, "; ".join(str(i) for i in issues), CODES["invalid"], "invalid")
 
-    def _call(self, op: Operation, body: dict[str, Any]) -> Call:
+    def _call(self, op: Operation, body: dict[str, Any]) -> RuleCall:
         now = datetime.now(UTC)
         equipment = str(body.get("EquipmentCode", ""))
         at_text = str(body.get("LocalTime") or "")
@@ -220,9 +221,10 @@ class Mes:
         except ValueError:
             at, at_text = now, now.isoformat(timespec="milliseconds")
         route = self.plant.route_of(equipment)
-        return Call(op, body, equipment, route.place(equipment), at, at_text, now, self.state, self.data, route, Tx())
+        place = route.place(equipment)
+        return RuleCall(op, body, equipment, place, at, at_text, now, self.state, self.data, route, Tx())
 
-    def _where(self, call: Call) -> None:
+    def _where(self, call: RuleCall) -> None:
         """Station interfaces need a station of the line that uses them (its list, or the spec's processes)."""
         op_id = call.op.operation_id
         if op_id in ANYWHERE:
@@ -238,13 +240,13 @@ class Mes:
     async def _answer(
         self,
         op: Operation,
-        answer: Answer,
+        answer: RuleAnswer,
         raw: bytes,
         tx: Tx,
         started: float,
         *,
         status: int = 200,
-        call: Call | None = None,
+        call: RuleCall | None = None,
     ) -> web.Response:
         envelope: dict[str, Any] = {"code": answer.code, "msg": answer.msg}
         if answer.data is not None:
@@ -275,7 +277,7 @@ class Mes:
             self.exchanges_stored += 1
         except Exception as exc:  # the database refused the write: the exchange is not durable, say so
             log.error("MES commit failed for %s: %s", op.operation_id, exc)
-            answer = Answer(None, f"the MES could not store this exchange: {exc}", CODES["storage"], "storage")
+            answer = RuleAnswer(None, f"the MES could not store this exchange: {exc}", CODES["storage"], "storage")
             body, status, fired = orjson.dumps({"code": answer.code, "msg": answer.msg}), 500, []
         if fired and self.callouts is not None:
             self.callouts.send(fired)

@@ -33,7 +33,7 @@ class Doc:
 
 
 @dataclass(slots=True, eq=False)
-class Unit(Doc):
+class UnitRecord(Doc):
     """A product the route tracks: a jelly roll, then the cell its jelly rolls become."""
 
     KIND: ClassVar[str] = "unit"
@@ -148,7 +148,7 @@ class MesState:
     """Every state object, by key, plus the code -> product index."""
 
     def __init__(self) -> None:
-        self.units: dict[str, Unit] = {}
+        self.units: dict[str, UnitRecord] = {}
         self.alias: dict[str, str] = {}
         self.lots: dict[str, Lot] = {}
         self.issued: dict[str, Issued] = {}
@@ -167,7 +167,7 @@ class MesState:
         state = cls()
         docs = snap.docs
         for key, d in docs.get("unit", {}).items():
-            state.units[key] = Unit(**d)
+            state.units[key] = UnitRecord(**d)
         for unit in state.units.values():
             if not unit.merged_into:
                 for code in unit.codes:
@@ -186,7 +186,7 @@ class MesState:
         return state
 
     # -- look-ups ------------------------------------------------------------------------------------
-    def unit(self, code: str) -> Unit | None:
+    def unit(self, code: str) -> UnitRecord | None:
         key = self.alias.get(code)
         return self.units.get(key) if key is not None else None
 
@@ -203,13 +203,13 @@ class MesState:
         return found
 
     # -- changes -------------------------------------------------------------------------------------
-    def add_unit(self, unit: Unit, tx: Tx) -> None:
+    def add_unit(self, unit: UnitRecord, tx: Tx) -> None:
         self.units[unit.sfc] = unit
         for code in unit.codes:
             self.alias[code] = unit.sfc
         unit.save(tx)
 
-    def add_code(self, unit: Unit, code: str, tx: Tx) -> None:
+    def add_code(self, unit: UnitRecord, code: str, tx: Tx) -> None:
         if code not in unit.codes:
             unit.codes.append(code)
         self.alias[code] = unit.sfc

@@ -9,7 +9,7 @@ from importlib.resources import files
 from string import Template
 from typing import Any
 
-from twin.mes.metrics import Metrics
+from twin.mes.counters import Counters
 from twin.mes.rules import CODES
 
 _TEMPLATE = Template(files("twin.mes").joinpath("status.html").read_text(encoding="utf-8"))
@@ -27,7 +27,7 @@ def render(
     *,
     title: str,
     summary: str,
-    metrics: Metrics,
+    metrics: Counters,
     wip: dict[str, int],
     interlocks: list[dict[str, Any]],
     faults: dict[str, Any],

@@ -38,21 +38,6 @@ class Answer:
         """Success as the operation defines it (``x-success-codes``, default [0])."""
         return self.status == 200 and self.code in op.success_codes
 
-    @classmethod
-    def from_payload(cls, status: int, payload: Any, **timings: float | None) -> Answer:
-        """An answer from a decoded response body in either casing (``code`` or ``Code``)."""
-        if not isinstance(payload, dict):
-            return cls(status, None, "answer is not a JSON object", payload, **timings)
-        lowered = {str(k).lower(): v for k, v in payload.items()}
-        code = lowered.get("code")
-        return cls(
-            status,
-            code if isinstance(code, int) else None,
-            str(lowered.get("msg") or ""),
-            lowered.get("data"),
-            **timings,
-        )
-
 
 OK = Answer(200, 0, "Success")
 

@@ -9,7 +9,8 @@ exact rule and the MES compares names with it.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 Casing = Literal["camelCase", "PascalCase"]
 CASINGS: tuple[Casing, ...] = ("camelCase", "PascalCase")
@@ -44,3 +45,9 @@ def convert(name: str, casing: Casing) -> str:
     if casing == "PascalCase":
         return pascal(name)
     raise ValueError(f"casing must be one of {', '.join(CASINGS)}, got {casing!r}")
+
+
+def lower_keys(mapping: Mapping[Any, Any]) -> dict[str, Any]:
+    """The mapping with its names in lower case, to read a body or schema that may come in either casing
+    (``{"SfcList": ...}`` and ``{"sfcList": ...}`` both read as ``"sfclist"``)."""
+    return {str(k).lower(): v for k, v in mapping.items()}

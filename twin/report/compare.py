@@ -20,8 +20,8 @@ from twin.report.groups import ALL, busiest, merged, partition
 from twin.report.html import fmt_ms, fmt_rate, plot_view, render_template
 from twin.report.image import Plot
 from twin.report.kpis import fmt
+from twin.report.plotbase import DPI, colours, png
 from twin.report.plots import spectrum_axes
-from twin.report.plotting import DPI, colours, png
 from twin.report.rundata import RunData, load_run
 from twin.report.slo import load_slo
 from twin.report.tables import InterfaceRow, group_rows, interface_rows

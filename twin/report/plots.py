@@ -16,7 +16,7 @@ from matplotlib.ticker import MaxNLocator
 from twin.metrics.hdrarrays import HdrArrays
 from twin.report.groups import ALL
 from twin.report.image import Plot
-from twin.report.plotting import (
+from twin.report.plotbase import (
     colours,
     figure,
     legend_outside,

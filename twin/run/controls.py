@@ -24,10 +24,10 @@ import aiohttp
 import orjson
 import yaml
 
+from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.run.networked import NetworkedRun
 from twin.sim.clock import Bridge
-from twin.sim.runner import parse_duration
 from twin.sim.shapes import parse_shape, start_storm
 
 CONTROLS_FILE = "controls.jsonl"

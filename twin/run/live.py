@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from twin.commands.interrupts import INTERRUPTS
+from twin.run.interrupts import INTERRUPTS
 from twin.run.networked import NetworkedRun
 from twin.run.web import WebAddress, with_web_view
 
@@ -111,7 +111,7 @@ def run_live(session: NetworkedRun, *, quiet: bool = False, web: WebAddress | No
 
     async def main() -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.commands.interrupts)
+        if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.run.interrupts)
             INTERRUPTS.attach(loop)
         else:
             for sig in (signal.SIGINT, signal.SIGTERM):

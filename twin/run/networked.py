@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from twin.durations import parse_duration
 from twin.energy.live import EnergyFeed
 from twin.energy.platform import Platform
 from twin.energy.site import build_site
@@ -37,6 +38,8 @@ from twin.energy.store import UplinkStore
 from twin.energy.uplink import EnergyUplink, UplinkConfig
 from twin.errors import ConfigError
 from twin.hil.stations import RunStations
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.metrics.exchange import Exchange
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
@@ -49,9 +52,8 @@ from twin.run.selfcheck import SelfCheck
 from twin.sim.builder import Simulation
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
-from twin.sim.linefile import Line, load_line
 from twin.sim.mesmodel import ModelTransport
-from twin.sim.runner import RunConfig, effective_warmup, parse_duration, simulate
+from twin.sim.runner import RunConfig, effective_warmup, simulate
 from twin.sim.shapes import LoadShape, check_shape, parse_shape, start_storm
 from twin.transport import target
 from twin.transport.embedded import EmbeddedMes

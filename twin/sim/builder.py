@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 import simpy
 
+from twin.line.dist import Pooled, cycle_dist, pooled
+from twin.line.linecheck import buffer_kinds
+from twin.line.model import Line, Station, copy_code
+from twin.line.roles import role_for
 from twin.profile import Profile
 from twin.profile.calls import Traffic, Transport
 from twin.sim.archetypes import ARCHETYPES
 from twin.sim.clock import Bridge, Clock
-from twin.sim.dist import Pooled, cycle_dist, pooled
 from twin.sim.equipment import Equipment
-from twin.sim.linecheck import buffer_kinds
-from twin.sim.linefile import Line, Station, copy_code
 from twin.sim.material import Buffer, Ledger, Tray, Unit, count_units
 from twin.sim.mesmodel import ModelTransport, OfflineGateway, OfflineMes, start_of
-from twin.sim.roles import role_for
 
 CHINA = timezone(timedelta(hours=8))
 
@@ -322,7 +322,36 @@ class Simulation:
         if self.on_opening_electrolyte is not None:
             self.on_opening_electrolyte(equipment, batch)
 
-    def _take_snapshot(self) -> None:
-        from twin.sim.kpi import snapshot
+    # -- counters the KPIs difference (twin.sim.kpi) ------------------------------------------------
+    def counters(self) -> dict[str, Any]:
+        """Every counter the KPIs difference, at one moment."""
+        buffers = {}
+        for model in self.lines:
+            for name, buf in model.buffers.items():
+                buf.mean_level()  # brings the area up to now
+                buffers[f"{model.copy}:{name}"] = buf._area
+        return {
+            "t": self.env.now,
+            "stations": self._station_counts(),
+            "shipped": sum(m.ledger.shipped["cell"] for m in self.lines),
+            "calls": self.traffic.totals(),
+            "buffers": buffers,
+        }
 
-        self.snapshot = snapshot(self)
+    def _station_counts(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for eq in self.equipment:
+            row = out.setdefault(eq.station.id, Counter())
+            row["made"] += eq.made
+            row["in"] += eq.n_in
+            row["good"] += eq.n_good
+            row["ng"] += eq.n_ng
+            row["held"] += eq.n_held
+            for mode, seconds in eq.time_split().items():
+                row[mode] += seconds
+            if hasattr(eq, "occupancy"):
+                row["occupied_s"] += eq.occupancy() * eq.slots * self.env.now  # type: ignore[attr-defined]
+        return out
+
+    def _take_snapshot(self) -> None:
+        self.snapshot = self.counters()

@@ -20,16 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from twin.line.catalogue import Alarm
+from twin.line.dist import Dist, make_dist
 from twin.profile import format_time
 from twin.profile.calls import Answer, Call
-from twin.sim.catalogue import Alarm
-from twin.sim.dist import Dist, make_dist
+from twin.profile.recipes import first_recipe, recipe_detail, recipe_report, recipe_version
 from twin.sim.material import Buffer, Tray, Unit
 from twin.sim.status import Reporting, Ticket
 
 if TYPE_CHECKING:
-    from twin.sim.builder import Runtime
-    from twin.sim.linefile import Station
+    from twin.line.model import Station
+    from twin.sim.runtime import Runtime
 
 Proc = Generator[simpy.Event, Any, Any]
 
@@ -269,24 +270,18 @@ class Equipment(Reporting):
             listing = yield from self.exchange("GetRecipeList", {"ProductCode": product})
             if listing is None:
                 continue
-            rows = listing.data if isinstance(listing.data, list) else [listing.data]
-            if not any(rows):  # the MES has no startup-parameter set for this process: nothing to verify
+            row = first_recipe(listing.data)
+            if row is None:  # the MES has no startup-parameter set for this process: nothing to verify
                 self.verified = True
                 self.needs_verify = False
                 return
-            row = {str(k).lower(): v for k, v in (rows[0] or {}).items()} if rows and rows[0] else {}
             recipe_code = str(row.get("recipecode") or f"KJ-{self.process}")
             detail = yield from self.exchange("GetRecipeDetail", {"RecipeCode": recipe_code})
             if detail is None:
                 continue
-            data = {str(k).lower(): v for k, v in (detail.data or {}).items()}
-            params = [{str(k).lower(): v for k, v in p.items()} for p in data.get("paramlist") or ()]
-            values = {
-                "ProductCode": product,
-                "RecipeCode": recipe_code,
-                "Version": str(data.get("version") or row.get("version") or "V1.0"),
-                "ParamList": [self._set_value(p) for p in params],
-            }
+            data, params = recipe_detail(detail.data)
+            version = recipe_version(data, row, "V1.0")
+            values = recipe_report(product, recipe_code, version, [self._set_value(p) for p in params])
             if (yield from self.exchange("Recipe", values)) is not None:
                 self.verified = True
                 self.needs_verify = False

@@ -14,47 +14,13 @@ and a snapshot taken at the end of the warm-up, so a day-long run costs no per-e
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from twin.sim.roles import role_for
+from twin.line.roles import role_for
 
 if TYPE_CHECKING:
     from twin.sim.builder import Simulation
-
-
-def _station_counts(sim: Simulation) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    for eq in sim.equipment:
-        row = out.setdefault(eq.station.id, Counter())
-        row["made"] += eq.made
-        row["in"] += eq.n_in
-        row["good"] += eq.n_good
-        row["ng"] += eq.n_ng
-        row["held"] += eq.n_held
-        for mode, seconds in eq.time_split().items():
-            row[mode] += seconds
-        if hasattr(eq, "occupancy"):
-            row["occupied_s"] += eq.occupancy() * eq.slots * sim.env.now  # type: ignore[attr-defined]
-    return out
-
-
-def snapshot(sim: Simulation) -> dict[str, Any]:
-    """Every counter the KPIs difference, at one moment."""
-    calls = sim.traffic.totals()
-    buffers = {}
-    for model in sim.lines:
-        for name, buf in model.buffers.items():
-            buf.mean_level()  # brings the area up to now
-            buffers[f"{model.copy}:{name}"] = buf._area
-    return {
-        "t": sim.env.now,
-        "stations": _station_counts(sim),
-        "shipped": sum(m.ledger.shipped["cell"] for m in sim.lines),
-        "calls": calls,
-        "buffers": buffers,
-    }
 
 
 @dataclass
@@ -125,7 +91,7 @@ def compute(sim: Simulation) -> Kpis:
     base = sim.snapshot if sim.snapshot is not None and sim.snapshot["t"] < end else None
     start = base["t"] if base else 0.0
     span = max(1e-9, end - start)
-    now = snapshot(sim)
+    now = sim.counters()
     stations = _stations(sim, now, base, span)
     good = now["shipped"] - (base["shipped"] if base else 0)
     rty = 1.0

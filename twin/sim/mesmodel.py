@@ -22,10 +22,10 @@ from typing import Any
 
 import simpy
 
+from twin.line.catalogue import Catalogue
+from twin.line.dist import Dist, make_dist, pooled
 from twin.profile.calls import OK, Answer, Call
-from twin.sim.catalogue import Catalogue
 from twin.sim.clock import Clock
-from twin.sim.dist import Dist, make_dist, pooled
 
 CHINA = timezone(timedelta(hours=8))
 EXEMPT = frozenset({"OperatorLogin", "Heartbeat"})  # never refused by the random fault rate

@@ -7,30 +7,17 @@ with the KPIs and the figures of the run itself (wall time, simulated seconds pe
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from twin.errors import ConfigError
+from twin.line.linefile import load_line
+from twin.line.model import Line
 from twin.profile import Profile, load_profile
 from twin.sim.builder import Simulation
 from twin.sim.kpi import Kpis, compute
-from twin.sim.linefile import Line, load_line
-
-_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """``90s``, ``15m``, ``24h``, ``2d``, ``1h30m`` or plain seconds -> seconds."""
-    raw = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
-        return float(raw)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(min|s|m|h|d)", raw)
-    if not parts or "".join(f"{n}{u}" for n, u in parts) != raw.replace(" ", ""):
-        raise ConfigError(f"duration {text!r}: expected e.g. 90s, 15m, 24h, 1h30m or seconds")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from twin.durations import parse_duration
 from twin.errors import ConfigError
 
 STEPS = 10
@@ -98,8 +99,6 @@ def _shift_start(eq: Any, at_s: float) -> Generator[Any, Any, None]:
 def check_shape(text: str, duration_s: float) -> None:
     """A load shape that parses, and whose step or storm falls inside the run (else it would never happen,
     or, for a step, silently apply to the whole run)."""
-    from twin.sim.runner import parse_duration
-
     try:
         shape = parse_shape(text)
         at = shape.at_s(duration_s, parse_duration) if shape.kind in ("step", "storm") else 0.0

@@ -20,7 +20,7 @@ from typing import Any
 
 import simpy
 
-from twin.sim.catalogue import Alarm
+from twin.line.catalogue import Alarm
 
 # When causes overlap during one stop, the reported reason is the strongest one.
 CAUSE_RANK = {"starved": 1, "blocked": 1, "startup": 2, "refused": 3, "system": 3, "changeover": 4, "repair": 5}

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from twin.line.model import Line, Station
+from twin.line.roles import role_for
 from twin.profile import Profile
 from twin.sim.builder import Simulation
-from twin.sim.linefile import Line, Station
-from twin.sim.roles import role_for
 
 
 def takt_per_min(station: Station) -> float:

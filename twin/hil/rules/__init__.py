@@ -6,8 +6,8 @@ Each rule reads its interfaces and fields from the profile's behaviour file
 
 from twin.hil.rules.base import Rule, RuleContext, Seen, Settings, Violation, load_behaviour, pluck
 from twin.hil.rules.messages import AnswerSchema, HostAnswers, RequestSchema
+from twin.hil.rules.presence import DownReason, EarliestAlarm, HeartbeatPeriod, LoginFirst, StateOnChange, TokenUsed
 from twin.hil.rules.production import InboundBeforeOutbound, TrayLifecycle, Verification
-from twin.hil.rules.session import DownReason, EarliestAlarm, HeartbeatPeriod, LoginFirst, StateOnChange, TokenUsed
 
 RULES: tuple[type[Rule], ...] = (
     LoginFirst,

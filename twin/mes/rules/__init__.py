@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from twin.mes.rules import codes, common, flow, materials, setup, sorting, trays
-from twin.mes.rules.base import CODES, Answer, Call, Refused
+from twin.mes.rules.base import CODES, Refused, RuleAnswer, RuleCall
 
-Rule = Callable[[Call], Answer]
+Rule = Callable[[RuleCall], RuleAnswer]
 
 RULES: dict[str, Rule] = {
     "OperatorLogin": common.operator_login,
@@ -109,4 +109,4 @@ ANYWHERE = frozenset(
     }
 )
 
-__all__ = ["ANYWHERE", "CODES", "RULES", "Answer", "Call", "Refused", "Rule"]
+__all__ = ["ANYWHERE", "CODES", "RULES", "Refused", "Rule", "RuleAnswer", "RuleCall"]

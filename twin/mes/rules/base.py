@@ -1,6 +1,7 @@
-"""What every business rule gets (``Call``) and gives back (``Answer`` or ``Refused``), and the MES's codes.
+"""What every business rule gets (``RuleCall``) and gives back (``RuleAnswer`` or ``Refused``), and the MES's
+codes.
 
-A rule is a plain function ``rule(call) -> Answer``: it checks first, raising ``Refused`` with a message
+A rule is a plain function ``rule(call) -> RuleAnswer``: it checks first, raising ``Refused`` with a message
 that names what is wrong, and only then changes the state (so a refusal never leaves half a change).
 It runs on the event loop without awaiting, which makes check-and-change atomic. What it changes goes
 into ``call.tx``; an interlock to send once the answer is durable goes into ``call.fired``.
@@ -56,7 +57,7 @@ class Refused(Exception):  # control flow inside the MES, never raised out of tw
 
 
 @dataclass(slots=True)
-class Answer:
+class RuleAnswer:
     data: Any = None
     msg: str = OK_MSG
     code: int = 0
@@ -64,7 +65,7 @@ class Answer:
 
 
 @dataclass(slots=True)
-class Call:
+class RuleCall:
     """One request as a rule sees it: the operation, the body by canonical field names, the context."""
 
     op: Operation

@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 from twin.mes.rules import moves
-from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
 from twin.mes.state import Issued, Lot
 
 MAX_QTY = 100
@@ -20,7 +20,7 @@ def short_line(name: str) -> str:
     return name.removeprefix("line-")
 
 
-def issue_code(call: Call, kind: str, prefix: str = "", parent: str = "") -> str:
+def issue_code(call: RuleCall, kind: str, prefix: str = "", parent: str = "") -> str:
     fmt = call.data.code_formats[kind]
     local = call.data.plant_now(call.now)
     for _ in range(1000):
@@ -36,7 +36,7 @@ def issue_code(call: Call, kind: str, prefix: str = "", parent: str = "") -> str
     return code
 
 
-def _roll_output(call: Call, *, starting: bool = False) -> dict[str, str]:
+def _roll_output(call: RuleCall, *, starting: bool = False) -> dict[str, str]:
     """The roll output of the calling station; asking for new codes (2.23) is a start of production."""
     place = call.need_place()
     output = call.data.outputs.get(place.process)
@@ -51,7 +51,7 @@ def _roll_output(call: Call, *, starting: bool = False) -> dict[str, str]:
     return output
 
 
-def generate_sfc(call: Call) -> Answer:
+def generate_sfc(call: RuleCall) -> RuleAnswer:
     """2.23: exactly Qty roll codes (2.23-4), in the table's shape {sfcList} (2.23-1)."""
     output = _roll_output(call, starting=True)
     qty = int(call.body["Qty"])
@@ -61,10 +61,10 @@ def generate_sfc(call: Call) -> Answer:
     equip = call.state.equip(call.equipment)
     equip.pending_roll = codes[-1]
     equip.save(call.tx)
-    return Answer({"sfcList": codes})
+    return RuleAnswer({"sfcList": codes})
 
 
-def ccd_get_barcode(call: Call) -> Answer:
+def ccd_get_barcode(call: RuleCall) -> RuleAnswer:
     """2.25: the roll the equipment is making now (handed out and not yet reported), else a new one."""
     output = _roll_output(call)
     material = call.data.materials[output["material"]]
@@ -76,10 +76,10 @@ def ccd_get_barcode(call: Call) -> Answer:
         equip.save(call.tx)
     call.sfc = code
     ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"twin-mes:{code}"))
-    return Answer({"productCode": material.code, "sfc": code, "qty": material.lot_qty, "id": ident})
+    return RuleAnswer({"productCode": material.code, "sfc": code, "qty": material.lot_qty, "id": ident})
 
 
-def outbound_meters(call: Call) -> Answer:
+def outbound_meters(call: RuleCall) -> RuleAnswer:
     """2.24: the roll must be one handed out to this equipment and not reported yet; it enters inventory."""
     output = _roll_output(call)
     code = str(call.body["Sfc"])
@@ -114,10 +114,10 @@ def outbound_meters(call: Call) -> Answer:
         "manuDate": local.strftime("%Y%m%d%H%M"),
         "effectiveDate": (local + timedelta(days=material.shelf_life_days)).strftime("%Y%m%d%H%M"),
     }
-    return Answer(data)
+    return RuleAnswer(data)
 
 
-def generate_cell_sfc(call: Call) -> Answer:
+def generate_cell_sfc(call: RuleCall) -> RuleAnswer:
     """2.33: the cell code for a jelly roll (its pair) arriving at the cover welder; a retry gets the same code."""
     place = call.need_place()
     code = str(call.body["Sfc"])
@@ -128,7 +128,7 @@ def generate_cell_sfc(call: Call) -> Answer:
     pair = [unit, *([call.state.units[unit.partner]] if unit.partner in call.state.units else [])]
     earlier = call.state.issued.get(unit.cell_code)
     if earlier is not None and not earlier.used and unit.phase == "in" and unit.equipment == place.equipment:
-        return Answer(earlier.code)  # a retry: the same jelly roll gets the same code
+        return RuleAnswer(earlier.code)  # a retry: the same jelly roll gets the same code
     moves.require_verified(call, place)
     for u in pair:
         moves.check_enter(call, u, place, u.sfc)
@@ -137,10 +137,10 @@ def generate_cell_sfc(call: Call) -> Answer:
         u.cell_code = cell
         moves.enter(call, u, place)
     call.tx.genealogy(cell, unit.sfc, "issued-for", call.equipment, call.at_text)
-    return Answer(cell)
+    return RuleAnswer(cell)
 
 
-def receive_cell_codes(call: Call) -> Answer:
+def receive_cell_codes(call: RuleCall) -> RuleAnswer:
     """2.55: 24-digit cell codes the equipment made; each must be well-formed and new."""
     call.need_place()
     codes = [str(c) for c in call.body["SfcList"]]
@@ -158,4 +158,4 @@ def receive_cell_codes(call: Call) -> Answer:
         issued = Issued(code, "cell24", call.equipment, call.op.operation_id, call.at_text)
         call.state.issued[code] = issued
         issued.save(call.tx)
-    return Answer()
+    return RuleAnswer()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from twin.mes.interlock import observe_tool
-from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
+from twin.mes.rules.interlocks import observe_tool
 from twin.mes.state import Token
 
 
-def operator_login(call: Call) -> Answer:
+def operator_login(call: RuleCall) -> RuleAnswer:
     user = str(call.body["OperatorUserID"])
     account = call.data.accounts.get(user)
     if account is None:
@@ -22,15 +22,15 @@ def operator_login(call: Call) -> Answer:
         raise Refused("login", f"wrong password for operator account {user!r}")
     token = secrets.token_urlsafe(24)
     call.state.save_token(Token(token, user, account.account_type, call.equipment, call.at_text), call.tx)
-    return Answer({"accountType": account.account_type, "authorization": f"Bearer {token}"})
+    return RuleAnswer({"accountType": account.account_type, "authorization": f"Bearer {token}"})
 
 
-def heartbeat(call: Call) -> Answer:
+def heartbeat(call: RuleCall) -> RuleAnswer:
     equip = call.state.equip(call.equipment)
     equip.online = bool(call.body["IsOnline"])
     equip.heartbeat_at = call.at_text
     equip.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
 def _parse(text: str) -> datetime | None:
@@ -40,7 +40,7 @@ def _parse(text: str) -> datetime | None:
         return None
 
 
-def state(call: Call) -> Answer:
+def state(call: RuleCall) -> RuleAnswer:
     """2.3 on change only; leaving a stop of ``long_stop_s`` or more needs a new verification (2.9/2.16)."""
     equip = call.state.equip(call.equipment)
     code = str(call.body["StateCode"])
@@ -62,31 +62,31 @@ def state(call: Call) -> Answer:
     equip.state_at = call.at_text
     equip.down_reason = str(call.body.get("DownReason") or "")
     equip.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def alarm(call: Call) -> Answer:
+def alarm(call: RuleCall) -> RuleAnswer:
     """Any sequence of occurrences and clearances is accepted (2.4-2); the open alarm is kept."""
     equip = call.state.equip(call.equipment)
     equip.alarm = str(call.body["AlarmCode"]) if call.body["Status"] == "1" else ""
     equip.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def time_synch(call: Call) -> Answer:
-    return Answer(format_time_local(call))
+def time_synch(call: RuleCall) -> RuleAnswer:
+    return RuleAnswer(format_time_local(call))
 
 
-def format_time_local(call: Call) -> str:
+def format_time_local(call: RuleCall) -> str:
     """MES time in plant time with its offset, e.g. 2026-11-23T08:00:02.415+08:00 (2.5-1)."""
     return call.data.plant_now(call.now).isoformat(timespec="milliseconds")
 
 
-def process_param(call: Call) -> Answer:
-    return Answer()
+def process_param(call: RuleCall) -> RuleAnswer:
+    return RuleAnswer()
 
 
-def tool_life(call: Call) -> Answer:
+def tool_life(call: RuleCall) -> RuleAnswer:
     """The union of ToolCode/UsedLife and ToolLifes, the ToolLifes entry winning (2.42-2)."""
     tools = {str(call.body["ToolCode"]): float(call.body["UsedLife"])}
     for entry in call.body["ToolLifes"]:
@@ -96,28 +96,28 @@ def tool_life(call: Call) -> Answer:
             raise Refused("invalid", f"toolLifes[{i}].usedLife: a used life cannot be negative, got {used:g}")
     for tool, used in tools.items():
         observe_tool(call, tool, used)
-    return Answer()
+    return RuleAnswer()
 
 
-def agv(call: Call) -> Answer:
+def agv(call: RuleCall) -> RuleAnswer:
     """TaskType that does not match the path is accepted (2.12-2, 2.13-2); the exchange log keeps it."""
-    return Answer()
+    return RuleAnswer()
 
 
-def known_code(call: Call, code: str) -> bool:
+def known_code(call: RuleCall, code: str) -> bool:
     return code in call.state.alias or code in call.state.issued or code in call.state.lots
 
 
-def ccd_upload(call: Call) -> Answer:
+def ccd_upload(call: RuleCall) -> RuleAnswer:
     for i, item in enumerate(call.body["SfcList"]):
         if not known_code(call, str(item["Sfc"])):
             raise Refused("barcode", f"sfcList[{i}].sfc: {item['Sfc']} is not a code the MES handed out or knows")
-    return Answer()
+    return RuleAnswer()
 
 
-def file_upload(call: Call) -> Answer:
+def file_upload(call: RuleCall) -> RuleAnswer:
     code = str(call.body["Sfc"])
     call.sfc = code
     if not known_code(call, code):
         raise Refused("barcode", f"sfc: {code} is not a code the MES handed out or knows")
-    return Answer()
+    return RuleAnswer()

@@ -9,8 +9,8 @@ from typing import Any
 
 from twin.mes.route import Place
 from twin.mes.rules import moves
-from twin.mes.rules.base import Answer, Call, Refused
-from twin.mes.state import Unit
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
+from twin.mes.state import UnitRecord
 
 REPEAT = "Success (already recorded)"
 
@@ -21,16 +21,16 @@ def _item_result(code: str, refused: Refused | None) -> dict[str, Any]:
     return {"sfc": code, "code": refused.code, "msg": refused.msg}
 
 
-def _partial(results: list[dict[str, Any]], failures: list[Refused]) -> Answer:
+def _partial(results: list[dict[str, Any]], failures: list[Refused]) -> RuleAnswer:
     if failures:
         first = failures[0]
         raise Refused(
             first.reason, f"{len(failures)} of {len(results)} refused; first: {first.msg}", results, keep=True
         )
-    return Answer(results)
+    return RuleAnswer(results)
 
 
-def _enter_one(call: Call, place: Place, code: str) -> None:
+def _enter_one(call: RuleCall, place: Place, code: str) -> None:
     """A jelly roll bound with its partner (2.31) enters with it: one code for both (2.49)."""
     unit = moves.resolve(call, code)
     parts = _pair(call, unit) if unit.kind == "jelly_roll" else [unit]
@@ -41,16 +41,16 @@ def _enter_one(call: Call, place: Place, code: str) -> None:
         moves.enter(call, u, place)
 
 
-def inbound(call: Call) -> Answer:
+def inbound(call: RuleCall) -> RuleAnswer:
     """2.27 and 2.49 (one code after two jelly rolls were bound)."""
     place = call.need_place()
     code = str(call.body["Sfc"])
     call.sfc = code
     _enter_one(call, place, code)
-    return Answer()
+    return RuleAnswer()
 
 
-def inbound_more(call: Call) -> Answer:
+def inbound_more(call: RuleCall) -> RuleAnswer:
     """2.29: each code on its own; data says per code, the accepted ones are recorded."""
     place = call.need_place()
     results, failures = [], []
@@ -64,19 +64,19 @@ def inbound_more(call: Call) -> Answer:
     return _partial(results, failures)
 
 
-def _origin(call: Call, place: Place, code: str, item: dict[str, Any]) -> Answer:
+def _origin(call: RuleCall, place: Place, code: str, item: dict[str, Any]) -> RuleAnswer:
     """A jelly roll is made: the code is new, the winder verified, its loaded lots its materials."""
     existing = call.state.unit(code)
     if existing is not None:
         if existing.origins == [place.equipment] and existing.step == (place.step.index if place.step else -1):
-            return Answer(msg=REPEAT)
+            return RuleAnswer(msg=REPEAT)
         raise Refused("product", f"jelly roll {code} already exists (made by {', '.join(existing.origins)})")
     if code in call.state.issued or code in call.state.lots:
         raise Refused("product", f"{code} is already a code the MES handed out or a material lot")
     moves.require_verified(call, place)
     feeding = moves.check_fed(call, place, item.get("BindFeedingCodeList") or (), "bindFeedingCodeList")
     assert place.step is not None
-    unit = Unit(
+    unit = UnitRecord(
         code,
         "jelly_roll",
         moves.product_of(call),
@@ -99,10 +99,10 @@ def _origin(call: Call, place: Place, code: str, item: dict[str, Any]) -> Answer
         params=item.get("ParamList") or (),
         feeding=loaded,
     )
-    return Answer()
+    return RuleAnswer()
 
 
-def _leave_one(call: Call, place: Place, item: dict[str, Any]) -> str:
+def _leave_one(call: RuleCall, place: Place, item: dict[str, Any]) -> str:
     """Outbound of one product; returns the message (a repeat is accepted unchanged)."""
     code = str(item["Sfc"])
     if place.step is not None and place.step.origin and call.state.unit(code) is None:
@@ -132,14 +132,14 @@ def _leave_one(call: Call, place: Place, item: dict[str, Any]) -> str:
     return "Success"
 
 
-def outbound(call: Call) -> Answer:
+def outbound(call: RuleCall) -> RuleAnswer:
     """2.28 and 2.50 (2.50's OperationType only says where in the bound part of the route it is)."""
     place = call.need_place()
     call.sfc = str(call.body["Sfc"])
-    return Answer(msg=_leave_one(call, place, call.body))
+    return RuleAnswer(msg=_leave_one(call, place, call.body))
 
 
-def colling_polar(call: Call) -> Answer:
+def colling_polar(call: RuleCall) -> RuleAnswer:
     """2.44: a jelly roll made by the winder; Passed and NgList may be absent (2.44-1)."""
     place = call.need_place()
     if place.step is None or not place.step.origin:
@@ -151,7 +151,7 @@ def colling_polar(call: Call) -> Answer:
     return _origin(call, place, code, call.body)
 
 
-def outbound_more(call: Call) -> Answer:
+def outbound_more(call: RuleCall) -> RuleAnswer:
     """2.30: each product on its own; the accepted ones are recorded."""
     place = call.need_place()
     results, failures = [], []
@@ -166,11 +166,11 @@ def outbound_more(call: Call) -> Answer:
     return _partial(results, failures)
 
 
-def outbound_mult_polar(call: Call) -> Answer:
+def outbound_mult_polar(call: RuleCall) -> RuleAnswer:
     """2.31: the jelly rolls of one call are bound to each other; all or none (2.31-3)."""
     place = call.need_place()
     items = call.body["SfcList"]
-    checked: list[tuple[Unit, dict[str, Any]]] = []
+    checked: list[tuple[UnitRecord, dict[str, Any]]] = []
     results, failures = [], []
     for item in items:
         code = str(item["Sfc"])
@@ -206,14 +206,14 @@ def outbound_mult_polar(call: Call) -> Answer:
         )
     for a, b in itertools.pairwise(units):
         call.tx.genealogy(a.sfc, b.sfc, "pair", place.equipment, call.at_text)
-    return Answer(results)
+    return RuleAnswer(results)
 
 
-def _merge(call: Call, key: str, parts: list[Unit], place: Place, **extra: Any) -> Unit:
+def _merge(call: RuleCall, key: str, parts: list[UnitRecord], place: Place, **extra: Any) -> UnitRecord:
     """The cell the jelly rolls become: it answers to their codes, and traces to their winders."""
     origins = list(dict.fromkeys(o for u in parts for o in u.origins))
     codes = [key, *(c for u in parts for c in u.codes)]
-    cell = Unit(
+    cell = UnitRecord(
         key,
         "cell",
         parts[0].product,
@@ -233,12 +233,12 @@ def _merge(call: Call, key: str, parts: list[Unit], place: Place, **extra: Any) 
     return cell
 
 
-def _pair(call: Call, unit: Unit) -> list[Unit]:
+def _pair(call: RuleCall, unit: UnitRecord) -> list[UnitRecord]:
     partner = call.state.units.get(unit.partner) if unit.partner else None
     return [unit, partner] if partner is not None and not partner.merged_into else [unit]
 
 
-def outbound_sfc_polar(call: Call) -> Answer:
+def outbound_sfc_polar(call: RuleCall) -> RuleAnswer:
     """2.32: the cell code issued by 2.33 is bound to its jelly roll(s) at outbound."""
     place = call.need_place()
     cell, jr_code = str(call.body["Sfc"]), str(call.body["JzSfc"])
@@ -250,7 +250,7 @@ def outbound_sfc_polar(call: Call) -> Answer:
         and jr_code in done.codes
         and not moves.check_leave(call, done, place, cell)
     ):
-        return Answer(msg=REPEAT)
+        return RuleAnswer(msg=REPEAT)
     issued = call.state.issued.get(cell)
     if issued is None or issued.kind != "cell":
         raise Refused("barcode", f"sfc: {cell} is not a cell code issued by the MES (2.33)")
@@ -267,10 +267,10 @@ def outbound_sfc_polar(call: Call) -> Answer:
     issued.used = True
     issued.save(call.tx)
     _leave_as_reported(call, merged, place, feeding)
-    return Answer()
+    return RuleAnswer()
 
 
-def _leave_as_reported(call: Call, unit: Unit, place: Place, feeding: list[str]) -> None:
+def _leave_as_reported(call: RuleCall, unit: UnitRecord, place: Place, feeding: list[str]) -> None:
     """The outbound of a binding interface, with the result its body reports (Passed, NgList, ParamList)."""
     moves.leave(
         call,
@@ -283,7 +283,7 @@ def _leave_as_reported(call: Call, unit: Unit, place: Place, feeding: list[str])
     )
 
 
-def outbound_coverplate_bind(call: Call) -> Answer:
+def outbound_coverplate_bind(call: RuleCall) -> RuleAnswer:
     """2.56: a top-cover code is bound to the jelly rolls (both of a 2.31 pair) at outbound."""
     place = call.need_place()
     cover = str(call.body["Sfc"])
@@ -296,7 +296,7 @@ def outbound_coverplate_bind(call: Call) -> Answer:
             and set(jr_codes) <= set(existing.codes)
             and existing.equipment == place.equipment
         ):
-            return Answer(msg=REPEAT)
+            return RuleAnswer(msg=REPEAT)
         raise Refused("barcode", f"sfc: top-cover code {cover} is already bound to {existing.sfc}")
     if not jr_codes:
         raise Refused("product", "jzSfcs: at least one jelly-roll code is needed")
@@ -314,10 +314,10 @@ def outbound_coverplate_bind(call: Call) -> Answer:
     feeding = moves.check_fed(call, place, call.body["BindFeedingCodes"], "bindFeedingCodes")
     merged = _merge(call, cover, parts, place, top_cover=cover)
     _leave_as_reported(call, merged, place, feeding)
-    return Answer()
+    return RuleAnswer()
 
 
-def outbound_cell_top_cover(call: Call) -> Answer:
+def outbound_cell_top_cover(call: RuleCall) -> RuleAnswer:
     """2.58: the cell code the equipment reported (2.55) is bound to the top-cover code at outbound."""
     place = call.need_place()
     cell, cover = str(call.body["Sfc"]), str(call.body["TopCoverSfc"])
@@ -326,7 +326,7 @@ def outbound_cell_top_cover(call: Call) -> Answer:
     if unit.top_cover != cover:
         raise Refused("barcode", f"topCoverSfc: {cover} is not a top-cover code bound by 2.56")
     if not moves.check_leave(call, unit, place, cover):
-        return Answer(msg=REPEAT)
+        return RuleAnswer(msg=REPEAT)
     owner = call.state.alias.get(cell)
     if unit.cell_code and unit.cell_code != cell:
         raise Refused("barcode", f"topCoverSfc: {cover} already has cell code {unit.cell_code}")
@@ -342,17 +342,17 @@ def outbound_cell_top_cover(call: Call) -> Answer:
     issued.save(call.tx)
     call.tx.genealogy(cell, cover, "top_cover", place.equipment, call.at_text)
     _leave_as_reported(call, unit, place, feeding)
-    return Answer()
+    return RuleAnswer()
 
 
-def filling_data(call: Call) -> Answer:
+def filling_data(call: RuleCall) -> RuleAnswer:
     """2.34: the top-up report is also the outbound at first injection (2.34-2)."""
     place = call.need_place()
     code = str(call.body["Sfc"])
     call.sfc = code
     unit = moves.resolve(call, code)
     if not moves.check_leave(call, unit, place, code):
-        return Answer(msg=REPEAT)
+        return RuleAnswer(msg=REPEAT)
     batch = call.state.equip(place.equipment).electrolyte
     body = call.body
     unit.filling = {
@@ -367,10 +367,10 @@ def filling_data(call: Call) -> Answer:
     if batch:
         call.tx.genealogy(unit.sfc, batch, "electrolyte", place.equipment, call.at_text)
     moves.leave(call, unit, place, passed=1 if body["IsOk"] else 0)
-    return Answer()
+    return RuleAnswer()
 
 
-def injection_volume(call: Call) -> Answer:
+def injection_volume(call: RuleCall) -> RuleAnswer:
     """2.57: the first injection's final amount, as a string with two decimals."""
     code = str(call.body["Sfc"])
     call.sfc = code
@@ -382,4 +382,4 @@ def injection_volume(call: Call) -> Answer:
             f"sfc: no first-injection amount is recorded for {code} (2.34 FinalEl, or one of "
             f"{params} in its 2.28 at first injection)",
         )
-    return Answer(f"{unit.filling['final_el']:.2f}")
+    return RuleAnswer(f"{unit.filling['final_el']:.2f}")

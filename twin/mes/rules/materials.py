@@ -9,16 +9,16 @@ outbound may bind (``moves.check_fed``).
 from __future__ import annotations
 
 from twin.mes.route import Place
-from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
 from twin.mes.rules.codes import issue_code
 from twin.mes.seed import Material
-from twin.mes.state import Lot, Unit
+from twin.mes.state import Lot, UnitRecord
 
 MIXING = frozenset({"glue_making", "slurry_mixing", "powder_feeding"})
 EPS = 1e-6
 
 
-def material_inventory(call: Call) -> Answer:
+def material_inventory(call: RuleCall) -> RuleAnswer:
     seen: set[str] = set()
     lots: list[Lot] = []
     for i, item in enumerate(call.body["BarCodeList"]):
@@ -67,7 +67,7 @@ def material_inventory(call: Call) -> Answer:
     for lot in lots:
         material = call.data.materials[lot.material]
         if material.kind == "wip":  # taken over at go-live: a product whose position is not known yet
-            unit = Unit(
+            unit = UnitRecord(
                 lot.barcode,
                 material.wip,
                 call.data.default_product,
@@ -83,10 +83,10 @@ def material_inventory(call: Call) -> Answer:
             continue
         call.state.lots[lot.barcode] = lot
         lot.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def _lot(call: Call, code: str, where: str, process: str, *, raw: bool | None) -> tuple[Lot, Material]:
+def _lot(call: RuleCall, code: str, where: str, process: str, *, raw: bool | None) -> tuple[Lot, Material]:
     lot = call.state.lots.get(code)
     issued = call.state.issued.get(code)
     if lot is None and issued is not None and issued.kind == "roll":
@@ -109,7 +109,7 @@ def _lot(call: Call, code: str, where: str, process: str, *, raw: bool | None) -
     return lot, material
 
 
-def _load(call: Call, place: Place, lot: Lot, qty: float) -> None:
+def _load(call: RuleCall, place: Place, lot: Lot, qty: float) -> None:
     lot.remaining = max(0.0, lot.remaining - qty)
     lot.save(call.tx)
     equip = call.state.equip(place.equipment)
@@ -121,7 +121,7 @@ def _load(call: Call, place: Place, lot: Lot, qty: float) -> None:
     equip.save(call.tx)
 
 
-def feeding(call: Call) -> Answer:
+def feeding(call: RuleCall) -> RuleAnswer:
     """2.10: raw material by barcode, or every lot bound to an AGV tooling (IsTooling, 2.48)."""
     place = call.need_place()
     code = str(call.body["Sfc"])
@@ -133,7 +133,7 @@ def feeding(call: Call) -> Answer:
         found = [_lot(call, c, f"sfc: tooling {code} holds {c}", place.process, raw=True) for c in codes]
         for lot, _ in found:
             _load(call, place, lot, lot.remaining)
-        return Answer()
+        return RuleAnswer()
     lot, material = _lot(call, code, "sfc", place.process, raw=True)
     qty = call.body.get("Qty")
     qty = lot.remaining if qty is None else float(qty)
@@ -144,20 +144,20 @@ def feeding(call: Call) -> Answer:
             f"{lot.remaining:g} {material.unit} left",
         )
     _load(call, place, lot, qty)
-    return Answer()
+    return RuleAnswer()
 
 
-def half_feeding(call: Call) -> Answer:
+def half_feeding(call: RuleCall) -> RuleAnswer:
     """2.11: a semi-finished roll or batch is loaded whole."""
     place = call.need_place()
     code = str(call.body["Sfc"])
     call.sfc = code
     lot, _ = _lot(call, code, "sfc", place.process, raw=False)
     _load(call, place, lot, lot.remaining)
-    return Answer()
+    return RuleAnswer()
 
 
-def _mixer(call: Call) -> Place:
+def _mixer(call: RuleCall) -> Place:
     code = str(call.body["ConsumeEquipmentCode"])
     place = call.route.place(code)
     if place is None or place.process not in MIXING:
@@ -167,7 +167,7 @@ def _mixer(call: Call) -> Place:
     return place
 
 
-def _check_consumption(call: Call, mixer: Place, codes: list[tuple[str, str]]) -> list[tuple[Lot, Material]]:
+def _check_consumption(call: RuleCall, mixer: Place, codes: list[tuple[str, str]]) -> list[tuple[Lot, Material]]:
     """Each lot in inventory, of a material the mixer's process uses and its verified formula adds."""
     equip = call.state.equip(mixer.equipment)
     formula = call.data.formulas.get(equip.formula)
@@ -190,13 +190,13 @@ def _check_consumption(call: Call, mixer: Place, codes: list[tuple[str, str]]) -
     return found
 
 
-def consume_before_check(call: Call) -> Answer:
+def consume_before_check(call: RuleCall) -> RuleAnswer:
     mixer = _mixer(call)
     _check_consumption(call, mixer, [(str(c), f"sfcList[{i}]") for i, c in enumerate(call.body["SfcList"])])
-    return Answer()
+    return RuleAnswer()
 
 
-def consume(call: Call) -> Answer:
+def consume(call: RuleCall) -> RuleAnswer:
     mixer = _mixer(call)
     items = call.body["ConsumeSfcList"]
     found = _check_consumption(call, mixer, [(str(x["Sfc"]), f"consumeSfcList[{i}].sfc") for i, x in enumerate(items)])
@@ -210,19 +210,19 @@ def consume(call: Call) -> Answer:
             )
     for (lot, _), item in zip(found, items, strict=True):
         _load(call, mixer, lot, float(item["Qty"]))
-    return Answer()
+    return RuleAnswer()
 
 
-def feeding_completed(call: Call) -> Answer:
+def feeding_completed(call: RuleCall) -> RuleAnswer:
     before, after = float(call.body["BeforeFeedingQty"]), float(call.body["AfterFeedingQty"])
     if after < before:
         raise Refused(
             "material", f"afterFeedingQty: {after:g} is less than beforeFeedingQty {before:g}; feeding adds material"
         )
-    return Answer()
+    return RuleAnswer()
 
 
-def output_batch(call: Call) -> Answer:
+def output_batch(call: RuleCall) -> RuleAnswer:
     """2.20: a glue or slurry batch code, as the table's object {sfc} (2.20-1)."""
     place = call.need_place()
     output = call.data.outputs.get(place.process)
@@ -247,10 +247,10 @@ def output_batch(call: Call) -> Answer:
     call.state.lots[code] = lot
     lot.save(call.tx)
     call.sfc = code
-    return Answer({"sfc": code})
+    return RuleAnswer({"sfc": code})
 
 
-def batch_move(call: Call) -> Answer:
+def batch_move(call: RuleCall) -> RuleAnswer:
     code = str(call.body["Sfc"])
     call.sfc = code
     lot = call.state.lots.get(code)
@@ -264,15 +264,15 @@ def batch_move(call: Call) -> Answer:
         raise Refused("material", f"qty: {float(qty):g} is more than the {lot.remaining:g} left of batch {code}")
     lot.location = str(call.body["EquipmentCodeIn"])
     lot.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def non_production(call: Call) -> Answer:
+def non_production(call: RuleCall) -> RuleAnswer:
     """2.22 washing with NMP/DIW: any non-empty code is accepted and not checked (2.22-2)."""
-    return Answer()
+    return RuleAnswer()
 
 
-def tool_bind(call: Call) -> Answer:
+def tool_bind(call: RuleCall) -> RuleAnswer:
     tool = str(call.body["ContainerCode"])
     lots = []
     for i, item in enumerate(call.body["ContainerSfcList"]):
@@ -290,4 +290,4 @@ def tool_bind(call: Call) -> Answer:
         lot.save(call.tx)
     call.state.agv_tools[tool] = [lot.barcode for lot in lots]
     call.tx.put("agv_tool", tool, {"lots": call.state.agv_tools[tool]})
-    return Answer()
+    return RuleAnswer()

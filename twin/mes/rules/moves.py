@@ -12,15 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from twin.mes.interlock import observe_result
 from twin.mes.route import Place, Step
-from twin.mes.rules.base import Call, Refused
-from twin.mes.state import Unit
+from twin.mes.rules.base import Refused, RuleCall
+from twin.mes.rules.interlocks import observe_result
+from twin.mes.state import UnitRecord
 
 NG_HINT = "NG products are taken off the line"
 
 
-def resolve(call: Call, code: str, what: str = "product") -> Unit:
+def resolve(call: RuleCall, code: str, what: str = "product") -> UnitRecord:
     unit = call.state.unit(code)
     if unit is None:
         raise Refused(
@@ -31,22 +31,22 @@ def resolve(call: Call, code: str, what: str = "product") -> Unit:
     return unit
 
 
-def product_of(call: Call) -> str:
+def product_of(call: RuleCall) -> str:
     recipe = call.data.recipes.get(call.state.equip(call.equipment).recipe)
     return recipe.product if recipe else call.data.default_product
 
 
-def applies(unit: Unit, condition: str) -> bool:
+def applies(unit: UnitRecord, condition: str) -> bool:
     if condition == "top_cover":
         return bool(unit.top_cover)
     return False
 
 
-def _where(call: Call, step_index: int) -> str:
+def _where(call: RuleCall, step_index: int) -> str:
     return call.route.steps[step_index].name if 0 <= step_index < len(call.route.steps) else "?"
 
 
-def require_verified(call: Call, place: Place) -> None:
+def require_verified(call: RuleCall, place: Place) -> None:
     """Production starts only after startup-parameter verification (2.9) where the process has parameters."""
     if not any(r.process == place.process for r in call.data.recipes.values()):
         return
@@ -59,7 +59,7 @@ def require_verified(call: Call, place: Place) -> None:
         )
 
 
-def check_enter(call: Call, unit: Unit, place: Place, code: str) -> bool:
+def check_enter(call: RuleCall, unit: UnitRecord, place: Place, code: str) -> bool:
     """Refuse unless ``unit`` may start a visit to ``place``; False when it is already there (a repeat)."""
     step = _step(call, place)
     if unit.ng:
@@ -107,7 +107,7 @@ def check_enter(call: Call, unit: Unit, place: Place, code: str) -> bool:
     return True
 
 
-def check_leave(call: Call, unit: Unit, place: Place, code: str) -> bool:
+def check_leave(call: RuleCall, unit: UnitRecord, place: Place, code: str) -> bool:
     """Refuse unless ``unit`` may leave ``place``; False when that outbound was already recorded (a repeat)."""
     step = _step(call, place)
     if unit.phase == "out" and unit.step == step.index and unit.equipment == place.equipment:
@@ -124,7 +124,7 @@ def check_leave(call: Call, unit: Unit, place: Place, code: str) -> bool:
     return True
 
 
-def _step(call: Call, place: Place) -> Step:
+def _step(call: RuleCall, place: Place) -> Step:
     if place.step is None:
         raise Refused(
             "equipment",
@@ -134,7 +134,7 @@ def _step(call: Call, place: Place) -> Step:
     return place.step
 
 
-def enter(call: Call, unit: Unit, place: Place) -> None:
+def enter(call: RuleCall, unit: UnitRecord, place: Place) -> None:
     unit.step = _step(call, place).index
     unit.phase = "in"
     unit.equipment = place.equipment
@@ -143,8 +143,8 @@ def enter(call: Call, unit: Unit, place: Place) -> None:
 
 
 def leave(
-    call: Call,
-    unit: Unit,
+    call: RuleCall,
+    unit: UnitRecord,
     place: Place,
     *,
     passed: int = 1,
@@ -171,7 +171,7 @@ def leave(
     observe_result(call, unit, place, bool(passed), codes)
 
 
-def check_fed(call: Call, place: Place, codes: Iterable[str], field: str) -> list[str]:
+def check_fed(call: RuleCall, place: Place, codes: Iterable[str], field: str) -> list[str]:
     """Bound feeding codes must be lots loaded at this equipment (2.10/2.11)."""
     equip = call.state.equip(place.equipment)
     fed = equip.fed
@@ -184,7 +184,7 @@ def check_fed(call: Call, place: Place, codes: Iterable[str], field: str) -> lis
     return codes
 
 
-def record_params(call: Call, unit: Unit, params: Iterable[dict[str, Any]]) -> None:
+def record_params(call: RuleCall, unit: UnitRecord, params: Iterable[dict[str, Any]]) -> None:
     """Keep the values the sorting and downgrade rules read, and record a downgrade when one applies."""
     wanted = call.data.sort_wanted()
     for p in params:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
 from twin.mes.seed import Formula, Recipe
 
 
-def _process(call: Call) -> str:
+def _process(call: RuleCall) -> str:
     return call.need_place().process
 
 
-def get_recipe_list(call: Call) -> Answer:
+def get_recipe_list(call: RuleCall) -> RuleAnswer:
     process = _process(call)
     product = call.body.get("ProductCode") or ""
     rows = [
@@ -25,10 +25,10 @@ def get_recipe_list(call: Call) -> Answer:
         for r in call.data.recipes.values()
         if r.process == process and (not product or r.product == product)
     ]
-    return Answer(rows)
+    return RuleAnswer(rows)
 
 
-def _recipe(call: Call, code: str) -> Recipe:
+def _recipe(call: RuleCall, code: str) -> Recipe:
     process = _process(call)
     recipe = call.data.recipes.get(code)
     if recipe is None or recipe.process != process:
@@ -40,13 +40,13 @@ def _recipe(call: Call, code: str) -> Recipe:
     return recipe
 
 
-def get_recipe_detail(call: Call) -> Answer:
+def get_recipe_detail(call: RuleCall) -> RuleAnswer:
     recipe = _recipe(call, str(call.body["RecipeCode"]))
     params = [
         {"paramCode": p.code, "paramName": p.name, "paramValue": p.value, "paramUpper": p.upper, "paramLower": p.lower}
         for p in recipe.params
     ]
-    return Answer({"version": recipe.version, "lastUpdateOnTime": recipe.updated, "paramList": params})
+    return RuleAnswer({"version": recipe.version, "lastUpdateOnTime": recipe.updated, "paramList": params})
 
 
 def _number(text: Any, where: str) -> float:
@@ -63,7 +63,7 @@ def _same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _check_recipe(call: Call, recipe: Recipe) -> None:
+def _check_recipe(call: RuleCall, recipe: Recipe) -> None:
     body = call.body
     if body["ProductCode"] != recipe.product:
         raise Refused(
@@ -104,7 +104,7 @@ def _check_recipe(call: Call, recipe: Recipe) -> None:
             )
 
 
-def verify_recipe(call: Call) -> Answer:
+def verify_recipe(call: RuleCall) -> RuleAnswer:
     """2.9: the set, its version, every parameter, unchanged limits, values inside them."""
     recipe = _recipe(call, str(call.body["RecipeCode"]))
     equip = call.state.equip(call.equipment)
@@ -119,10 +119,10 @@ def verify_recipe(call: Call) -> Answer:
     equip.recipe_version = recipe.version
     equip.verified_at = call.at_text
     equip.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def formula_list(call: Call) -> Answer:
+def formula_list(call: RuleCall) -> RuleAnswer:
     process = _process(call)
     product = call.body.get("ProductCode") or ""
     rows = [
@@ -130,10 +130,10 @@ def formula_list(call: Call) -> Answer:
         for f in call.data.formulas.values()
         if f.process == process and (not product or f.product == product)
     ]
-    return Answer(rows)
+    return RuleAnswer(rows)
 
 
-def _formula(call: Call, code: str) -> Formula:
+def _formula(call: RuleCall, code: str) -> Formula:
     process = _process(call)
     formula = call.data.formulas.get(code)
     if formula is None or formula.process != process:
@@ -144,7 +144,7 @@ def _formula(call: Call, code: str) -> Formula:
     return formula
 
 
-def formula_detail(call: Call) -> Answer:
+def formula_detail(call: RuleCall) -> RuleAnswer:
     """The table shape of 2.15: an array with one {version, paramList} (2.15-1)."""
     formula = _formula(call, str(call.body["FormulaCode"]))
     steps = []
@@ -162,10 +162,10 @@ def formula_detail(call: Call) -> Answer:
                 "unit": s.get("unit"),
             }
         )
-    return Answer([{"version": formula.version, "paramList": steps}])
+    return RuleAnswer([{"version": formula.version, "paramList": steps}])
 
 
-def formula_examine(call: Call) -> Answer:
+def formula_examine(call: RuleCall) -> RuleAnswer:
     formula = _formula(call, str(call.body["FormulaCode"]))
     equip = call.state.equip(call.equipment)
     if call.body["Version"] != formula.version:
@@ -182,4 +182,4 @@ def formula_examine(call: Call) -> Answer:
     equip.formula_version = formula.version
     equip.formula_at = call.at_text
     equip.save(call.tx)
-    return Answer()
+    return RuleAnswer()

@@ -7,13 +7,13 @@ earlier parameter uploads) or a downgrade record for it; a sorter reporting anot
 from __future__ import annotations
 
 from twin.mes.rules import moves
-from twin.mes.rules.base import Answer, Call, Refused
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
 from twin.mes.rules.trays import describe_tray, release_cells, unbind_cells
 from twin.mes.seed import SortRule
-from twin.mes.state import Unit
+from twin.mes.state import UnitRecord
 
 
-def _rule(call: Call, product: str) -> SortRule:
+def _rule(call: RuleCall, product: str) -> SortRule:
     rule = call.data.sort_rules.get(product)
     if rule is None:
         known = ", ".join(sorted(call.data.sort_rules)) or "none"
@@ -21,7 +21,7 @@ def _rule(call: Call, product: str) -> SortRule:
     return rule
 
 
-def sorting_rule(call: Call) -> Answer:
+def sorting_rule(call: RuleCall) -> RuleAnswer:
     """2.45: ProductCode first, else the product of Sfc's cell, else the equipment's (2.45-2)."""
     product = call.body.get("ProductCode") or ""
     if not product and call.body.get("Sfc"):
@@ -46,10 +46,10 @@ def sorting_rule(call: Call) -> Answer:
         }
         for line in sorted(rule.lines, key=lambda x: x.serial)
     ]
-    return Answer(lines)
+    return RuleAnswer(lines)
 
 
-def sfc_info(call: Call) -> Answer:
+def sfc_info(call: RuleCall) -> RuleAnswer:
     """2.51: only the cells with a downgrade record, with its grade."""
     rows = []
     for i, code in enumerate(str(c) for c in call.body["SfcList"]):
@@ -58,10 +58,10 @@ def sfc_info(call: Call) -> Answer:
             raise Refused("product", f"sfcList[{i}]: {code} is unknown to the MES")
         if unit.downgrade:
             rows.append({"SFC": code, "Grade": unit.downgrade})
-    return Answer(rows)
+    return RuleAnswer(rows)
 
 
-def sorting_unbind(call: Call) -> Answer:
+def sorting_unbind(call: RuleCall) -> RuleAnswer:
     """2.52: the tray's cells are released and make their inbound at sorting."""
     place = call.need_place()
     tray = call.state.tray(str(call.body["ContainCode"]))
@@ -71,10 +71,10 @@ def sorting_unbind(call: Call) -> Answer:
     release_cells(call, tray, units)
     for unit in entering:
         moves.enter(call, unit, place)
-    return Answer()
+    return RuleAnswer()
 
 
-def _expected(rule: SortRule, unit: Unit) -> tuple[str | None, str]:
+def _expected(rule: SortRule, unit: UnitRecord) -> tuple[str | None, str]:
     if unit.downgrade:
         return unit.downgrade, "its downgrade record (2.51)"
     raw = unit.params.get(rule.parameter)
@@ -87,7 +87,7 @@ def _expected(rule: SortRule, unit: Unit) -> tuple[str | None, str]:
     return rule.grade_of(value), f"{rule.parameter} = {raw}"
 
 
-def sorting_outbound(call: Call) -> Answer:
+def sorting_outbound(call: RuleCall) -> RuleAnswer:
     """2.53: graded cells leave sorting in an output tray of one grade."""
     place = call.need_place()
     tray = call.state.tray(str(call.body["ContainerCode"]))
@@ -100,7 +100,7 @@ def sorting_outbound(call: Call) -> Answer:
             f"cells of one grade",
         )
     locations = {loc: code for code, loc in tray.cells.items()}
-    cells: list[tuple[Unit, str]] = []
+    cells: list[tuple[UnitRecord, str]] = []
     for i, item in enumerate(call.body["ContainerSfcList"]):
         where = f"containerSfcList[{i}]"
         code, location = str(item["Sfc"]), str(item["Location"])
@@ -130,4 +130,4 @@ def sorting_outbound(call: Call) -> Answer:
         moves.leave(call, unit, place, passed=passed, params=call.body["ParamList"])
     tray.state, tray.grade, tray.at, tray.equipment = "bound", grade, call.at_text, ""
     tray.save(call.tx)
-    return Answer()
+    return RuleAnswer()

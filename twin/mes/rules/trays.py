@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin.mes.interlock import observe_result
 from twin.mes.rules import moves
-from twin.mes.rules.base import Answer, Call, Refused
-from twin.mes.state import Tray, Unit
+from twin.mes.rules.base import Refused, RuleAnswer, RuleCall
+from twin.mes.rules.interlocks import observe_result
+from twin.mes.state import Tray, UnitRecord
 
 STATES = {"free": "free", "checked": "checked empty", "bound": "bound", "in": "in an equipment", "out": "out"}
 
 
-def _tray(call: Call, code: str) -> Tray:
+def _tray(call: RuleCall, code: str) -> Tray:
     return call.state.tray(code)
 
 
@@ -26,7 +26,7 @@ def describe_tray(tray: Tray) -> str:
     return f"tray {tray.code} is {STATES.get(tray.state, tray.state)}{where} with {len(tray.cells)} cells"
 
 
-def empty_check(call: Call) -> Answer:
+def empty_check(call: RuleCall) -> RuleAnswer:
     """2.35: the tray holds no cells and is not in an equipment."""
     tray = _tray(call, str(call.body["ContainerCode"]))
     if tray.cells or tray.state == "in":
@@ -35,10 +35,10 @@ def empty_check(call: Call) -> Answer:
     tray.at = call.at_text
     tray.grade = ""
     tray.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def _check_cell(call: Call, code: str, where: str, *, moving_to: str = "") -> Unit:
+def _check_cell(call: RuleCall, code: str, where: str, *, moving_to: str = "") -> UnitRecord:
     unit = moves.resolve(call, code, "cell")
     if unit.ng:
         raise Refused(
@@ -53,17 +53,17 @@ def _check_cell(call: Call, code: str, where: str, *, moving_to: str = "") -> Un
     return unit
 
 
-def cell_check(call: Call) -> Answer:
+def cell_check(call: RuleCall) -> RuleAnswer:
     """2.36: the cell may go into a tray."""
     code = str(call.body["Sfc"])
     call.sfc = code
     unit = _check_cell(call, code, "sfc")
     unit.tray_checked = True
     unit.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def bind(call: Call) -> Answer:
+def bind(call: RuleCall) -> RuleAnswer:
     """2.37: into an empty-checked tray (or one being filled); OperationType 3 moves cells between trays."""
     tray = _tray(call, str(call.body["ContainerCode"]))
     if tray.state not in ("checked", "bound"):
@@ -99,10 +99,10 @@ def bind(call: Call) -> Answer:
     tray.state = "bound"
     tray.at = call.at_text
     tray.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def unbind_cells(call: Call, tray: Tray, codes: list[str], field: str) -> list[Unit]:
+def unbind_cells(call: RuleCall, tray: Tray, codes: list[str], field: str) -> list[UnitRecord]:
     if tray.state == "in":
         raise Refused("tray", f"{describe_tray(tray)}; take it out (2.41) before unbinding")
     units = []
@@ -118,7 +118,7 @@ def unbind_cells(call: Call, tray: Tray, codes: list[str], field: str) -> list[U
     return units
 
 
-def release_cells(call: Call, tray: Tray, units: list[Unit]) -> None:
+def release_cells(call: RuleCall, tray: Tray, units: list[UnitRecord]) -> None:
     for unit in units:
         tray.cells.pop(unit.sfc, None)
         unit.container = ""
@@ -130,14 +130,14 @@ def release_cells(call: Call, tray: Tray, units: list[Unit]) -> None:
     tray.save(call.tx)
 
 
-def unbind(call: Call) -> Answer:
+def unbind(call: RuleCall) -> RuleAnswer:
     """2.38: cells leave a tray that is not in an equipment; an emptied tray is free again."""
     tray = _tray(call, str(call.body["ContainCode"]))
     release_cells(call, tray, unbind_cells(call, tray, [str(c) for c in call.body["SfcList"]], "sfcList"))
-    return Answer()
+    return RuleAnswer()
 
 
-def ng_report(call: Call) -> Answer:
+def ng_report(call: RuleCall) -> RuleAnswer:
     """2.39: NG cells of a tray (strings or objects, 2.39-1) are NG from now on."""
     tray = _tray(call, str(call.body["ContainerCode"]))
     marks = []
@@ -155,10 +155,10 @@ def ng_report(call: Call) -> Answer:
         unit.ng_equipment = str(entry.get("ngEquipmentCode") or call.equipment)
         unit.save(call.tx)
         observe_result(call, unit, call.place, False, unit.ng_codes)
-    return Answer()
+    return RuleAnswer()
 
 
-def tray_in(call: Call) -> Answer:
+def tray_in(call: RuleCall) -> RuleAnswer:
     """2.40: a bound tray enters; every cell in it makes its inbound at this step."""
     place = call.need_place()
     tray = _tray(call, str(call.body["ContainerCode"]))
@@ -179,10 +179,10 @@ def tray_in(call: Call) -> Answer:
     tray.state, tray.equipment, tray.at = "in", place.equipment, call.at_text
     tray.step = place.step.index if place.step else -1
     tray.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def tray_out(call: Call) -> Answer:
+def tray_out(call: RuleCall) -> RuleAnswer:
     """2.41: the tray leaves the equipment it entered; its cells make their outbound (NG ones stay NG)."""
     place = call.need_place()
     tray = _tray(call, str(call.body["ContainerCode"]))
@@ -197,10 +197,10 @@ def tray_out(call: Call) -> Answer:
         moves.leave(call, unit, place, params=call.body["ParamList"])
     tray.state, tray.at = "out", call.at_text
     tray.save(call.tx)
-    return Answer()
+    return RuleAnswer()
 
 
-def _params(call: Call, items: list[tuple[str, list[dict[str, Any]]]], tray: Tray | None, field: str) -> None:
+def _params(call: RuleCall, items: list[tuple[str, list[dict[str, Any]]]], tray: Tray | None, field: str) -> None:
     found = []
     for i, (code, params) in enumerate(items):
         unit = moves.resolve(call, code, "cell")
@@ -212,16 +212,16 @@ def _params(call: Call, items: list[tuple[str, list[dict[str, Any]]]], tray: Tra
         unit.save(call.tx)
 
 
-def product_param(call: Call) -> Answer:
+def product_param(call: RuleCall) -> RuleAnswer:
     """2.43: per-cell parameters of the cells of a tray."""
     tray = _tray(call, str(call.body["ContainerCode"]))
     items = [(str(x["Sfc"]), x["ParamList"]) for x in call.body["SfcList"]]
     _params(call, items, tray, "sfcList")
-    return Answer()
+    return RuleAnswer()
 
 
-def product_param_same(call: Call) -> Answer:
+def product_param_same(call: RuleCall) -> RuleAnswer:
     """2.46: the same parameters for several cells."""
     items = [(str(code), call.body["ParamList"]) for code in call.body["SfcList"]]
     _params(call, items, None, "sfcList")
-    return Answer()
+    return RuleAnswer()

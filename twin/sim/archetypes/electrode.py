@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twin.profile.casing import lower_keys
 from twin.sim.equipment import Equipment, Proc
 from twin.sim.material import Buffer, Unit
 
@@ -96,7 +97,7 @@ class Mixing(Equipment):
             if listing is None:
                 continue
             rows = [
-                {str(k).lower(): v for k, v in r.items()}
+                lower_keys(r)
                 for r in (listing.data if isinstance(listing.data, list) else [listing.data])
                 if isinstance(r, dict)
             ]
@@ -300,7 +301,7 @@ class RollMaker(Equipment):
 def _codes(data: Any) -> list[str]:
     """Roll codes in either answer shape of 2.23 (``{sfcList: [...]}`` or a bare list)."""
     if isinstance(data, dict):
-        data = {str(k).lower(): v for k, v in data.items()}.get("sfclist")
+        data = lower_keys(data).get("sfclist")
     return [str(c) for c in data] if isinstance(data, list) else []
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import simpy
 
+from twin.profile.casing import lower_keys
 from twin.sim.equipment import Equipment, Proc
 from twin.sim.material import Tray, Unit
 
@@ -337,7 +338,7 @@ def _refused_items(data: Any) -> set[str]:
     out = set()
     for item in data if isinstance(data, list) else ():
         if isinstance(item, dict):
-            low = {str(k).lower(): v for k, v in item.items()}
+            low = lower_keys(item)
             if low.get("code", 0) != 0:
                 out.add(str(low.get("sfc", "")))
     return out
@@ -361,7 +362,7 @@ class Sorting(Equipment):
         )
         answer = yield from self.exchange("SortingRule", values)
         if answer is not None and isinstance(answer.data, list):
-            self.rules = [{str(k).lower(): v for k, v in r.items()} for r in answer.data if isinstance(r, dict)]
+            self.rules = [lower_keys(r) for r in answer.data if isinstance(r, dict)]
 
     def grade(self, cell: Unit) -> str | None:
         """The worst rating over the rules' parameters; None when a value is outside every range (NG)."""
@@ -398,7 +399,7 @@ class Sorting(Equipment):
             if self.calls("GetSfcInfo") and codes:
                 answer = yield self.ask("GetSfcInfo", {"SfcList": codes})
                 for row in answer.data if isinstance(answer.data, list) else ():
-                    low = {str(k).lower(): v for k, v in row.items()}
+                    low = lower_keys(row)
                     downgraded[str(low.get("sfc"))] = str(low.get("grade"))
             answer = yield self.ask("SortingUnBind", {"ContainCode": tray.code, "SfcList": codes})
             if not self.accepted("SortingUnBind", answer):

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from twin.sim.dist import cycle_dist, make_dist
-from twin.sim.roles import Role, role_for
+from twin.line.dist import cycle_dist, make_dist
+from twin.line.roles import Role, role_for
 
 if TYPE_CHECKING:
+    from twin.line.model import Line, Station
     from twin.profile import Profile
-    from twin.sim.linefile import Line, Station
 
 Fail = Callable[[list[str | int], str], Exception]
 

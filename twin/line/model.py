@@ -1,26 +1,17 @@
-"""Line files: load, check against ``lines/schema/line.schema.yaml`` and the profile, report mistakes.
+"""What a line is once its file is read: stations, buffers and the line, plain frozen values.
 
-A mistake names the file, the line in it, the key path and what was expected, e.g.
-``lines/x.yaml:14: stations[2].count: expected integer, got "four"``. Positions come from the YAML node
-tree (``yaml.compose``), so they point at the offending value itself.
+Kept apart from ``linefile`` (finding, parsing and checking the YAML) so the checks in ``linecheck`` and every
+reader of a line (sim, mes, hil, energy) can name these types without importing the loader.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
-from twin.datafile import DataFile, find_named
-from twin.errors import LineFileError, UnknownOperation
-from twin.profile import Profile, load_profile
-from twin.sim.catalogue import Catalogue, catalogue_dirs, load_catalogue
-from twin.sim.dist import cycle_dist
-from twin.sim.linecheck import check_line
+from twin.line.catalogue import Catalogue
+from twin.line.dist import cycle_dist
 
 DEFAULT_PERIODS = {
     "heartbeat_s": 10.0,
@@ -55,40 +46,6 @@ def base_code(code: str) -> str:
     """The line file's code of an equipment of any copy (inverse of ``copy_code``)."""
     head, sep, tail = code.rpartition(COPY_SUFFIX)
     return head if sep and len(tail) >= 2 and tail.isdigit() else code
-DEFAULT_CATALOGUE = "prismatic-lfp"
-
-
-def line_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parent.parent
-    dirs = [Path.cwd() / "lines"]
-    if env := os.environ.get("TWIN_LINES"):
-        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    dirs += [here.parent / "lines", here / "_data" / "lines"]
-    out: list[Path] = []
-    for d in dirs:
-        if d.is_dir() and all(d.resolve() != o.resolve() for o in out):
-            out.append(d)
-    return out
-
-
-def available_lines() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for d in line_dirs():
-        for path in sorted(d.glob("*.yaml")):
-            found.setdefault(path.stem, path)
-    return found
-
-
-def find_line(ref: str | Path) -> Path:
-    return find_named(ref, available_lines(), LineFileError, "line", "the known lines")
-
-
-def _schema() -> dict[str, Any]:
-    for d in line_dirs():
-        candidate = d / "schema" / "line.schema.yaml"
-        if candidate.is_file():
-            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
-    raise LineFileError("the line-file schema lines/schema/line.schema.yaml is missing from this installation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,68 +143,3 @@ class Line:
             if st.id == station_id:
                 return st
         raise KeyError(station_id)
-
-
-def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line, Profile]:
-    """Load a line file by name or path, check it, and load (or check against) its profile."""
-    path = find_line(ref)
-    doc = DataFile(path, LineFileError, "line file")
-    data, fail = doc.data, doc.fail
-
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise fail(list(err.absolute_path), err.message + more)
-
-    prof = profile or load_profile(data["profile"])
-    stations = []
-    seen_ids: set[str] = set()
-    for i, raw in enumerate(data["stations"]):
-        if raw["id"] in seen_ids:
-            raise fail(["stations", i, "id"], f"station id {raw['id']!r} is used twice")
-        seen_ids.add(raw["id"])
-        for j, name in enumerate(raw["interfaces"]):
-            _check_operation(prof, name, lambda m, j=j, i=i: fail(["stations", i, "interfaces", j], m))
-        fields = {**raw, "interfaces": tuple(raw["interfaces"]), "lanes": tuple(raw.get("lanes") or ())}
-        stations.append(Station(**fields))
-    for j, name in enumerate(data.get("common_interfaces") or ()):
-        _check_operation(prof, name, lambda m, j=j: fail(["common_interfaces", j], m))
-    catalogue = load_catalogue(
-        data.get("catalogue", DEFAULT_CATALOGUE), search=catalogue_dirs(line_dirs()), relative_to=path.parent
-    )
-    buffers = {
-        bid: BufferSpec(bid, **{**spec, "lanes": tuple(spec.get("lanes") or ())})
-        for bid, spec in (data.get("buffers") or {}).items()
-    }
-    line = Line(
-        name=data["line"],
-        title=data["title"],
-        profile_ref=data["profile"],
-        stations=tuple(stations),
-        common_interfaces=tuple(data.get("common_interfaces") or ()),
-        periods={**DEFAULT_PERIODS, **(data.get("periods") or {})},
-        figures_note=data.get("figures_note", ""),
-        source=path,
-        catalogue=catalogue,
-        product=data.get("product") or catalogue.product,
-        tag=data.get("tag") or "".join(ch for ch in data["line"].upper() if ch.isalnum())[-6:],
-        start=data.get("start", DEFAULT_START),
-        warmup_s=float(data.get("warmup_s", 0.0)),
-        preroll_s=float(data.get("preroll_s", 172800.0)),
-        operator=data.get("operator") or {"user": "op1001", "password": "pa55word"},
-        offline_mes={**DEFAULT_OFFLINE_MES, **(data.get("offline_mes") or {})},
-        buffers=buffers,
-        tray_pools=dict(data.get("tray_pools") or {}),
-        load=str(data.get("load", "steady")),
-    )
-    check_line(line, prof, fail)
-    return line, prof
-
-
-def _check_operation(profile: Profile, name: str, fail: Any) -> None:
-    try:
-        profile.operation(name)
-    except UnknownOperation as exc:
-        raise fail(str(exc)) from None

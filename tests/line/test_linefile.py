@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from twin.errors import LineFileError
+from twin.line.linefile import available_lines, load_line
 from twin.profile import Profile
-from twin.sim.linefile import available_lines, load_line
 
 ROOT = Path(__file__).resolve().parents[2]
 

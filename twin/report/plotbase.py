@@ -1,4 +1,5 @@
-"""What every plot of the report shares: an Agg figure, the same look, one colour per group, PNG bytes.
+"""What every plot of the report shares (the plots themselves are in ``plots``): an Agg figure, the same look,
+one colour per group, PNG bytes.
 
 Figures are made with ``matplotlib.figure.Figure`` on an Agg canvas, never through ``pyplot``: no global
 state, no GUI backend, safe to call from a run's process at its end.
@@ -120,7 +121,3 @@ def legend(ax: Any, **kwargs: Any) -> None:
 
 def masked(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(keep, values, np.nan)
-
-
-def empty_note(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="#555555", fontsize=11)

@@ -21,7 +21,9 @@ def field_of(path: str) -> str:
     return _INDEX.sub("[]", path) or "(body)"
 
 
-class Metrics:
+class Counters:
+    """The MES's own counts since it started (served at /metrics and /admin/stats; not the run's twin.metrics)."""
+
     def __init__(self) -> None:
         self.started = time.time()
         self.requests: Counter[tuple[str, int]] = Counter()
@@ -81,7 +83,7 @@ def _family(lines: list[str], name: str, kind: str, text: str) -> None:
     lines.append(f"# TYPE {name} {kind}")
 
 
-def prometheus(metrics: Metrics, *, wip: dict[str, int], db: dict[str, float], faults_active: bool) -> str:
+def prometheus(metrics: Counters, *, wip: dict[str, int], db: dict[str, float], faults_active: bool) -> str:
     out: list[str] = []
     _family(out, "twin_mes_requests_total", "counter", "Requests answered, by operation and business code.")
     for (op, code), n in sorted(metrics.requests.items()):

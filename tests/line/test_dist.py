@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from twin.sim.dist import cycle_dist, make_dist, pooled
+from twin.line.dist import cycle_dist, make_dist, pooled
 
 
 @pytest.mark.parametrize(

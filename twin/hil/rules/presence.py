@@ -1,4 +1,4 @@
-"""Rules about a host's session with the MES: login, heartbeat, state reports, alarms, the token."""
+"""Rules about a host's presence towards the MES: login, heartbeat, state reports, alarms, the token."""
 
 from __future__ import annotations
 
