@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from twin.errors import ConfigError
+from twin.transport.target import check_mes_url
 
 DEFAULT_PROFILE = "qingke-mes-v1"
 
@@ -89,6 +90,7 @@ def _upstream(value: str) -> str | None:
     if value != "embedded":
         if "://" not in value:
             raise ConfigError(f"--upstream must be a URL (http://HOST:PORT) or 'embedded', got {value!r}")
+        check_mes_url(value, "--upstream")  # the hosts' calls go through the twin's one MES client: plain HTTP
         return value.rstrip("/")
     if importlib.util.find_spec("twin.mes") is None:
         raise ConfigError("--upstream embedded: the embedded MES is not part of this build; give the MES's URL")

@@ -41,6 +41,7 @@ from twin.metrics.exchange import NO_ANSWER, Exchange
 from twin.metrics.log import LOG_NAME
 from twin.metrics.runfolder import write_json
 from twin.profile import Operation, Profile
+from twin.transport.pool import HttpError, HttpPool
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ class HostProxy:
         self.section3_url = ""
         self.violations: list[Violation] = []
         self._runners: list[web.AppRunner] = []
-        self._session: aiohttp.ClientSession | None = None
+        self._session: aiohttp.ClientSession | None = None  # section 3: the MES's calls to the hosts
+        self._pool: HttpPool | None = None  # the hosts' calls to the MES: the twin's one host-to-MES client
         self._log: ExchangeLog | None = None
         self.book = LatencyBook()
         self.started = 0.0
@@ -120,6 +122,9 @@ class HostProxy:
     def upstream(self, url: str) -> None:
         """Point at another MES (the embedded one, once it listens); the recording's settings follow."""
         self._upstream = url.rstrip("/")
+        if self._pool is not None:  # calls in flight finish on the old pool; its idle connections close now
+            self._pool.close_idle()
+            self._pool = None  # the next call opens one to the new MES
         if self._journal is not None:
             write_json(self.config.record_dir / "settings.json", self._settings_record())
 
@@ -164,6 +169,9 @@ class HostProxy:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         for violation in self.conformance.finish():
             self._report(violation)
         if self._journal is not None:
@@ -264,11 +272,9 @@ class HostProxy:
         peer = request.remote or ""
         if equipment and peer:
             self.peers[equipment] = peer
-        headers = {h: request.headers[h] for h in FORWARDED_HEADERS if h in request.headers}
+        headers = "".join(f"{h}: {request.headers[h]}\r\n" for h in FORWARDED_HEADERS if h in request.headers)
         forwarded = time.time()
-        status, raw, error, ctype = await self._forward(
-            request.method, self.upstream + request.path_qs, body, headers, self.config.upstream_timeout_s
-        )
+        status, raw, error, ctype = await self._to_mes(request.method, request.path_qs, body, headers.encode())
         answered = time.time()
         answer = _json(raw)
         code = _field(answer, "code")
@@ -297,6 +303,21 @@ class HostProxy:
         if status == NO_ANSWER:
             return web.json_response({"code": 502, "msg": f"twin proxy: MES {error}"}, status=502)
         return web.Response(body=raw, status=status, headers={"Content-Type": ctype})
+
+    async def _to_mes(self, method: str, target: str, body: bytes, headers: bytes) -> tuple[int, bytes, str, str]:
+        """(status, body, error, content type) of the MES's answer; status 0 and an error text when none came."""
+        if self._pool is None:
+            self._pool = HttpPool(self._upstream, timeout_s=self.config.upstream_timeout_s, keep_headers=True)
+        try:
+            status, raw, answer_headers = await self._pool.request(method, target, body, headers)
+        except HttpError as exc:
+            if exc.kind == "timeout":
+                return NO_ANSWER, b"", f"timeout after {self.config.upstream_timeout_s:g} s", ""
+            if exc.kind == "refused":
+                return NO_ANSWER, b"", f"unreachable: {exc}", ""
+            return NO_ANSWER, b"", f"failed: {exc}", ""
+        ctype = next((v for k, v in answer_headers if k.lower() == b"content-type"), b"application/json")
+        return status, raw, "", ctype.decode("latin-1")
 
     async def _forward(
         self, method: str, url: str, body: bytes, headers: dict[str, str], timeout_s: float

@@ -32,7 +32,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._waiter: asyncio.Future[Answer] | None = None
         self._body: list[bytes] = []
         self.closed = False
         self.keep_alive = True
@@ -64,10 +64,13 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         body, self._body = b"".join(self._body), []
         if waiter is not None and not waiter.done():
-            waiter.set_result((self._parser.get_status_code(), body))
+            waiter.set_result((self._parser.get_status_code(), body, self._headers()))
+
+    def _headers(self) -> list[tuple[bytes, bytes]]:
+        return NO_HEADERS  # the hot path reads none: httptools calls no header callback when there is none
 
     # -- use ----------------------------------------------------------------------------------------
-    def send(self, raw: bytes, waiter: asyncio.Future[tuple[int, bytes]]) -> None:
+    def send(self, raw: bytes, waiter: asyncio.Future[Answer]) -> None:
         self._waiter = waiter
         self.uses += 1
         self.answered = False
@@ -85,6 +88,27 @@ class _Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _HeaderConnection(_Connection):
+    """A connection that also keeps the answer's headers (a forwarding proxy passes some of them on)."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._kept: list[tuple[bytes, bytes]] = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._kept.append((name, value))
+
+    def _headers(self) -> list[tuple[bytes, bytes]]:
+        kept, self._kept = self._kept, []
+        return kept
+
+
+NO_HEADERS: list[tuple[bytes, bytes]] = []
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, headers (kept only with keep_headers)
+
+
 class HttpPool:
     """Up to ``size`` keep-alive connections to one origin; ``post`` waits for a free one.
 
@@ -92,7 +116,7 @@ class HttpPool:
     all count (a load tool whose timeout ignores its own queue reports a 20 s call as "5 s at most").
     """
 
-    def __init__(self, base_url: str, *, size: int = 64, timeout_s: float = 5.0) -> None:
+    def __init__(self, base_url: str, *, size: int = 64, timeout_s: float = 5.0, keep_headers: bool = False) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"the hot-path client speaks plain http://host:port, got {base_url!r}")
@@ -107,6 +131,7 @@ class HttpPool:
         self.opened = 0  # connections opened over the pool's life (keep-alive working: about ``size``)
         self.stale_retries = 0  # requests sent again because a kept-alive connection had died unseen
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self._protocol = _HeaderConnection if keep_headers else _Connection
 
     async def _acquire(self, deadline: float) -> _Connection:
         while self._idle:
@@ -137,7 +162,7 @@ class HttpPool:
         try:
             loop = asyncio.get_running_loop()
             remaining = max(0.0, deadline - loop.time())
-            _, conn = await asyncio.wait_for(loop.create_connection(_Connection, self.host, self.port), remaining)
+            _, conn = await asyncio.wait_for(loop.create_connection(self._protocol, self.host, self.port), remaining)
         except (OSError, TimeoutError) as exc:
             self._open -= 1
             self._wake(None)
@@ -172,13 +197,25 @@ class HttpPool:
 
         ``deadline`` (the loop's clock) ends the request however far it got; default: ``timeout_s`` from now.
         """
+        status, answer, _ = await self._send(b"POST ", path, body, headers, deadline)
+        return status, answer
+
+    async def request(
+        self, method: str, target: str, body: bytes, headers: bytes = b"", *, deadline: float | None = None
+    ) -> Answer:
+        """Any method to ``target`` (path and query): (status, body, headers). The answer's headers are
+        kept only by a pool made with ``keep_headers`` (the proxy's upstream); its body is passed as sent
+        (no decompression)."""
+        return await self._send(method.encode("ascii") + b" ", target, body, headers, deadline)
+
+    async def _send(self, method: bytes, target: str, body: bytes, headers: bytes, deadline: float | None) -> Answer:
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + self.timeout_s
         raw = b"".join(
             (
-                b"POST ",
-                (self.prefix + path).encode(),
+                method,
+                (self.prefix + target).encode(),
                 b" HTTP/1.1\r\n",
                 self._host_header,
                 headers,
@@ -199,9 +236,9 @@ class HttpPool:
         self.stale_retries += 1
         return await self._exchange(await self._connect(deadline), raw, deadline)
 
-    async def _exchange(self, conn: _Connection, raw: bytes, deadline: float) -> tuple[int, bytes]:
+    async def _exchange(self, conn: _Connection, raw: bytes, deadline: float) -> Answer:
         loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+        waiter: asyncio.Future[Answer] = loop.create_future()
         timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, waiter)
         conn.send(raw, waiter)
         try:
@@ -216,9 +253,14 @@ class HttpPool:
             timer.cancel()
             self._release(conn)
 
-    async def close(self) -> None:
+    def close_idle(self) -> None:
+        """Close the kept-alive connections no request is using (those in use close when answered)."""
         while self._idle:
             self._idle.pop().close()
+            self._open -= 1
+
+    async def close(self) -> None:
+        self.close_idle()
         while self._waiters:
             fut = self._waiters.popleft()
             if not fut.done():

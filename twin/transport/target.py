@@ -63,20 +63,20 @@ def check_reports(root: Path) -> None:
         raise ConfigError(f"--reports {root}: the folder is not writable")
 
 
-def check_mes_url(url: str) -> tuple[str, int, str]:
+def check_mes_url(url: str, option: str = "--mes") -> tuple[str, int, str]:
     """host, port and path of an ``http://`` MES URL; anything else is named and refused."""
     parts = urlsplit(url.strip())
     if parts.scheme == "https":
         raise ConfigError(
-            f"--mes {url}: https is not supported (the twin's MES client speaks plain HTTP/1.1); "
+            f"{option} {url}: https is not supported (the twin's MES client speaks plain HTTP/1.1); "
             "give the MES's http:// address, or put a TLS-terminating proxy in front of it"
         )
     if parts.scheme != "http" or not parts.hostname:
-        raise ConfigError(f"--mes {url!r}: expected an http://HOST[:PORT][/PATH] URL, e.g. http://mes.plant:8080")
+        raise ConfigError(f"{option} {url!r}: expected an http://HOST[:PORT][/PATH] URL, e.g. http://mes.plant:8080")
     try:
         port = parts.port or 80
     except ValueError:
-        raise ConfigError(f"--mes {url}: the port must be a number between 1 and 65535") from None
+        raise ConfigError(f"{option} {url}: the port must be a number between 1 and 65535") from None
     return parts.hostname, port, parts.path or "/"
 
 
