@@ -55,11 +55,12 @@ def mes() -> None:
 @click.option("--db", default="mes.sqlite", show_default=True, envvar="TWIN_MES_DB", help="SQLite file, or :memory:.")
 @click.option(
     "--line",
-    "line_ref",
-    default="line-A02",
+    "line_refs",
+    multiple=True,
+    default=["line-A02"],
     show_default=True,
     envvar="TWIN_LINE",
-    help="Line name or file: the route and the equipment codes.",
+    help="Line name or file: the route and the equipment codes. Repeat it to serve several lines (a factory).",
 )
 @click.option("--profile", "profile_ref", default=None, help="Another profile than the line's.")
 @click.option(
@@ -219,7 +220,7 @@ def build_config(
     host: str,
     port: int,
     db: str,
-    line_ref: str,
+    line_refs: tuple[str, ...],
     profile_ref: str | None,
     durability: str,
     addresses: tuple[str, ...],
@@ -286,7 +287,7 @@ def build_config(
         host=host,
         port=port,
         db=db,
-        line=line_ref,
+        lines=tuple(line_refs),
         profile=profile_ref,
         synchronous=durability.upper(),
         addresses=mapping,
@@ -351,8 +352,8 @@ async def _serve(config: MesConfig, outage: dict[str, Any] | None, token_file: P
         await running.stop()
         raise
     click.echo(
-        f"twin MES listening on {running.url}  (line {mes.route.line.name}: {len(mes.route.places)} equipment, "
-        f"{len(mes.route.steps)} route steps; db {config.db}, synchronous {config.synchronous})"
+        f"twin MES listening on {running.url}  ({mes.plant.describe()}; db {config.db}, "
+        f"synchronous {config.synchronous})"
     )
     click.echo(
         f"status {running.url}/  metrics {running.url}/metrics  swagger {running.url}/swagger.json  "

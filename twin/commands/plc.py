@@ -289,7 +289,7 @@ async def _host(
     if mes_ref == "embedded":
         from twin.mes import MesConfig, start_mes
 
-        mes = await start_mes(MesConfig(port=0, db=":memory:", line=line_ref, addresses={equipment: address}))
+        mes = await start_mes(MesConfig(port=0, db=":memory:", lines=(line_ref,), addresses={equipment: address}))
         host_.session.config.mes_url = mes.url
     click.echo(
         f"host of {equipment}: PLC {host_.watcher.link.endpoint}, MES {host_.session.config.mes_url}"

@@ -104,7 +104,7 @@ async def start_embedded_mes(proxy_: Any, *, line: str, db: str, profile: str | 
     s3 = urlsplit(proxy_.section3_url)
     host = "127.0.0.1" if s3.hostname in (None, "", "0.0.0.0", "::") else s3.hostname
     config = MesConfig(
-        host="127.0.0.1", port=0, db=db, line=line, profile=profile, addresses={"*": f"{host}:{s3.port}"}
+        host="127.0.0.1", port=0, db=db, lines=(line,), profile=profile, addresses={"*": f"{host}:{s3.port}"}
     )
     mes = await start_mes(config)
     proxy_.upstream = mes.url

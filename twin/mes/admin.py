@@ -68,11 +68,8 @@ async def api(request: web.Request) -> web.Response:
 async def status_page(request: web.Request) -> web.Response:
     mes = request.app[MES]
     interlocks = await mes.callouts.interlocks(50, newest_first=True) if mes.callouts is not None else []
-    line = mes.route.line
-    summary = (
-        f"line {line.name}: {len(mes.route.places)} equipment, {len(mes.route.steps)} route steps; "
-        f"database {mes.config.db}"
-    )
+    line = mes.plant.routes[0].line
+    summary = f"{mes.plant.describe()}; database {mes.config.db}"
     html = render(
         title=f"twin embedded MES - {line.title}",
         summary=summary,
@@ -167,12 +164,12 @@ def _clear_faults(schedule_outage: Callable[[web.Application], None]) -> Callabl
 
 async def push_electrolyte(mes: Mes, batch: str | None, equipment: list[str] | None) -> list[dict[str, Any]]:
     """3.2: a new electrolyte batch (a code the MES hands out) to the filling machines."""
-    targets = equipment or [code for p in FILLING for code in mes.route.equipment_of(p)]
-    unknown = [e for e in targets if mes.route.place(e) is None]
+    targets = equipment or [code for p in FILLING for code in mes.plant.equipment_of(p)]
+    unknown = [e for e in targets if mes.plant.place(e) is None]
     if unknown:
-        raise ConfigError(f"not equipment of line {mes.route.line.name}: {', '.join(unknown)}")
+        raise ConfigError(f"not equipment of line {mes.plant.names}: {', '.join(unknown)}")
     if not targets:
-        raise ConfigError(f"line {mes.route.line.name} has no filling machines (injection_1, injection_2)")
+        raise ConfigError(f"line {mes.plant.names} has no filling machines (injection_1, injection_2)")
     assert mes.callouts is not None
     if not batch:
         now = datetime.now(UTC)
@@ -186,7 +183,7 @@ async def push_electrolyte(mes: Mes, batch: str | None, equipment: list[str] | N
             now,
             mes.state,
             mes.data,
-            mes.route,
+            mes.plant.routes[0],  # the batch code names the first line (a plant's filling shares one batch)
             Tx(),
         )
         batch = issue_code(call, "electrolyte_batch")

@@ -21,12 +21,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from twin.errors import ConfigError
 from twin.mes import admin, guard
 from twin.mes.callouts import Callouts
 from twin.mes.config import MesConfig
 from twin.mes.equipment import EquipmentClient
-from twin.mes.registry import equipment_addresses
-from twin.mes.route import Route
+from twin.mes.registry import equipment_addresses, equipment_codes
+from twin.mes.route import Plant, Route
 from twin.mes.seed import MesData, load_mes_data
 from twin.mes.service import MES, Mes
 from twin.mes.state import MesState
@@ -82,9 +83,13 @@ def _loaded(line_ref: str, profile_ref: str | None, data_dir: Path | None) -> tu
 
 def build_mes(config: MesConfig) -> Mes:
     """Load (or reuse) the line, its profile and the master data; open nothing yet."""
-    prof, route, data = _loaded(str(config.line), config.profile, config.data_dir)
+    loaded = [_loaded(str(line), config.profile, config.data_dir) for line in config.lines]
+    prof, _, data = loaded[0]
+    other = [route.line.name for p, route, _ in loaded if p.title != prof.title]
+    if other:
+        raise ConfigError(f"one MES speaks one profile: line {other[0]} has another than {loaded[0][1].line.name}")
     store = Store(config.db, synchronous=config.synchronous, slow_commit_ms=config.faults.slow_db_ms)
-    mes = Mes(config, prof, route, data, store)
+    mes = Mes(config, prof, Plant([route for _, route, _ in loaded]), data, store)
     config.faults.check_operations(mes.operation_ids())
     return mes
 
@@ -111,7 +116,8 @@ async def _stop_waiting(app: web.Application) -> None:
 
 async def _equipment_client(app: web.Application) -> AsyncIterator[None]:
     mes = app[MES]
-    addresses = equipment_addresses(mes.route.line, mes.config.addresses)
+    codes = [code for route in mes.plant.routes for code in equipment_codes(route.line)]
+    addresses = equipment_addresses(codes, mes.config.addresses)
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as session:
         client = EquipmentClient(session, mes.profile, addresses, timeout_s=mes.config.interlock_timeout_s)
@@ -252,13 +258,9 @@ async def start_mes(config: MesConfig | None = None) -> RunningMes:
         await site.start()
     except OverflowError as exc:  # a port out of 0-65535 that slipped past the CLI
         await runner.cleanup()
-        from twin.errors import ConfigError
-
         raise ConfigError(f"the MES cannot listen on {config.host}:{config.port}: {exc}") from exc
     except OSError as exc:
         await runner.cleanup()
-        from twin.errors import ConfigError
-
         raise ConfigError(f"the MES cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
     port = runner.addresses[0][1]
     app[RUNTIME].listener = Listener(runner, config.host, port, site)

@@ -16,7 +16,7 @@ class MesConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT  # 0: any free port (read it back from the running MES)
     db: str = "mes.sqlite"  # ":memory:" for a throwaway run
-    line: str = DEFAULT_LINE  # line name or file: the route and the equipment codes
+    lines: tuple[str, ...] = (DEFAULT_LINE,)  # line names or files: routes and equipment codes (a factory: several)
     profile: str | None = None  # another profile than the line's
     data_dir: Path | None = None  # another master-data folder than the profile's <name>.data
     synchronous: str = "FULL"  # SQLite synchronous in WAL mode: FULL = on disk at each commit; NORMAL = OS cache

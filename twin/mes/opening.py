@@ -32,9 +32,10 @@ async def load_opening(mes: Mes, doc: Any) -> int:
     equipment, tray_code = doc["equipment"], doc.get("tray")
     if tray_code is not None and not isinstance(tray_code, str):
         raise OpeningRefused(f"tray must be a tray code, got {tray_code!r}")
-    place = mes.route.place(equipment)
+    route = mes.plant.route_of(equipment)
+    place = route.place(equipment)
     if place is None or place.step is None:
-        raise OpeningRefused(f"equipment {equipment!r} is not a route station of line {mes.route.line.name}")
+        raise OpeningRefused(f"equipment {equipment!r} is not a route station of line {mes.plant.names}")
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     tx, added = Tx(), 0
     tray = mes.state.tray(tray_code) if isinstance(tray_code, str) and tray_code else None
@@ -46,7 +47,7 @@ async def load_opening(mes: Mes, doc: Any) -> int:
         equip.electrolyte = electrolyte
         equip.save(tx)
     first = mes.data.first_injection
-    injected = [s.index for s in mes.route.steps if s.process == first.get("process")]
+    injected = [s.index for s in route.steps if s.process == first.get("process")]
     filled = (
         {"final_el": float(first.get("opening_final_el", 0.0)), "source": "opening WIP"}
         if injected and place.step.index > injected[0]

@@ -131,3 +131,39 @@ class Route:
     def describe_codes(self) -> str:
         """Short list of the line's codes for a refusal message."""
         return ", ".join(f"{s.code}-01..{s.count:02d}" for s in self.line.stations)
+
+
+class Plant:
+    """The lines one MES serves (one line, or every line of a factory file): each equipment code stands on
+    exactly one line's route, and a product never leaves the line it was made on."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        if not routes:
+            raise ValueError("a plant has at least one line")
+        self.routes = routes
+        self._of: dict[str, Route] = {}
+
+    @property
+    def names(self) -> str:
+        return ", ".join(r.line.name for r in self.routes)
+
+    def route_of(self, equipment: str) -> Route:
+        """The route of the line ``equipment`` stands on (the first line's for a code of none, whose calls are
+        then refused with that line's codes)."""
+        found = self._of.get(equipment)
+        if found is None:
+            found = next((r for r in self.routes if r.place(equipment) is not None), self.routes[0])
+            self._of[equipment] = found
+        return found
+
+    def place(self, equipment: str) -> Place | None:
+        return self.route_of(equipment).place(equipment)
+
+    def equipment_of(self, process: str) -> list[str]:
+        return [code for route in self.routes for code in route.equipment_of(process)]
+
+    def describe(self) -> str:
+        """``line-A02: 74 equipment, 27 route steps`` for each line."""
+        return "; ".join(
+            f"line {r.line.name}: {len(r.places)} equipment, {len(r.steps)} route steps" for r in self.routes
+        )

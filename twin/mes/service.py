@@ -24,7 +24,7 @@ from twin.mes.faults import Faults
 from twin.mes.forms import read_form
 from twin.mes.guard import ClientGone, Interface, Rejected, client_gone, read_body, refusal
 from twin.mes.metrics import Metrics
-from twin.mes.route import Route
+from twin.mes.route import Plant
 from twin.mes.rules import ANYWHERE, CODES, RULES, Answer, Call, Refused
 from twin.mes.seed import MesData
 from twin.mes.state import MesState
@@ -42,10 +42,10 @@ def _json(doc: Any, status: int = 200) -> web.Response:
 class Mes:
     """The service: everything a request needs, and the pipeline that answers it."""
 
-    def __init__(self, config: MesConfig, profile: Profile, route: Route, data: MesData, store: Store) -> None:
+    def __init__(self, config: MesConfig, profile: Profile, plant: Plant, data: MesData, store: Store) -> None:
         self.config = config
         self.profile = profile
-        self.route = route
+        self.plant = plant
         self.data = data
         self.store = store
         self.faults: Faults = config.faults
@@ -219,9 +219,8 @@ class Mes:
                 at = at.replace(tzinfo=self.data.timezone)
         except ValueError:
             at, at_text = now, now.isoformat(timespec="milliseconds")
-        return Call(
-            op, body, equipment, self.route.place(equipment), at, at_text, now, self.state, self.data, self.route, Tx()
-        )
+        route = self.plant.route_of(equipment)
+        return Call(op, body, equipment, route.place(equipment), at, at_text, now, self.state, self.data, route, Tx())
 
     def _where(self, call: Call) -> None:
         """Station interfaces need a station of the line that uses them (its list, or the spec's processes)."""
@@ -233,7 +232,7 @@ class Mes:
             raise Refused(
                 "equipment",
                 f"{op_id} ({call.op.section}) is not an interface of station "
-                f"{place.station.id} (process {place.process}) on line {self.route.line.name}",
+                f"{place.station.id} (process {place.process}) on line {call.route.line.name}",
             )
 
     async def _answer(

@@ -70,6 +70,12 @@ def check_enter(call: Call, unit: Unit, place: Place, code: str) -> bool:
         )
     if unit.done:
         raise Refused("route", f"{code} has finished the route (last at {unit.equipment}); it cannot enter {step.name}")
+    if unit.equipment and call.route.place(unit.equipment) is None:  # an MES of several lines (a factory)
+        raise Refused(
+            "route",
+            f"{code} is a product of another line (last at {unit.equipment}): it cannot enter {place.equipment} "
+            f"of line {call.route.line.name}",
+        )
     if unit.phase == "in":
         if unit.equipment == place.equipment and unit.step == step.index:
             return False
