@@ -145,5 +145,14 @@ def load_factory(ref: str | Path) -> Factory:
                         f"{line.name} copy {k}): the MES tells equipment apart by code",
                     )
                 owner[code] = f"{line.name} copy {k}"
+            for pool in line.tray_pools.values():  # trays are numbered per copy: TP-BK-X02-000001
+                tray = copy_code(str(pool["prefix"]), k) + "-000001"
+                if tray in owner:
+                    raise fail(
+                        ["lines", i, "line"],
+                        f"tray codes {tray}... are used twice ({owner[tray]} and "
+                        f"{line.name} copy {k}): give the lines' tray pools other prefixes",
+                    )
+                owner[tray] = f"{line.name} copy {k}"
             copies.append(Copy(line.name, str(line.source or line_ref), k, offset))
     return Factory(str(data["factory"]), str(data["title"]), path, tuple(copies), lines)

@@ -26,21 +26,25 @@ from typing import Any
 
 import yaml
 
-from twin.profile import load_profile
+from twin.profile import Profile, load_profile
 from twin.run.networked import NetConfig, NetworkedRun
 from twin.run.plan import ShardSpec
-from twin.sim.linefile import load_line
+from twin.sim.linefile import Line, load_line
 from twin.transport.mesadmin import MesAdmin
 
 
 class ShardRun(NetworkedRun):
     """A ``NetworkedRun`` that, once its hosts listen, waits for the driver to name the MES of the run."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, line: Line, profile: Profile, config: NetConfig, spec: ShardSpec) -> None:
+        self.spec = spec
+        super().__init__(line, profile, config)
         loop = asyncio.get_running_loop()
         self.opened: asyncio.Future[dict[str, str]] = loop.create_future()
         self.go: asyncio.Future[tuple[str, str | None]] = loop.create_future()
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "shard": {**self.spec.to_dict(), "pid": os.getpid()}}
 
     async def _target(self, stack: contextlib.AsyncExitStack, registry: Path) -> str:
         if not self.opened.done():
@@ -88,8 +92,7 @@ class ShardWorker:
             config = self._config(spec)
             if config.preroll_s is not None and config.preroll_s < 0:  # --preroll auto: the line file's
                 config.preroll_s = line.preroll_s
-            run = ShardRun(line, profile, config)
-            run.folder.settings["shard"] = spec.to_dict()
+            run = ShardRun(line, profile, config, spec)
             self.runs[spec.index] = run
             self.tasks[spec.index] = asyncio.get_running_loop().create_task(run.run())
         out: dict[int, dict[str, str]] = {}
