@@ -139,20 +139,14 @@ def load_factory(ref: str | Path) -> Factory:
             for code in line.equipment_codes():
                 code = copy_code(code, k)
                 if code in owner:
-                    raise fail(
-                        ["lines", i, "line"],
-                        f"equipment code {code} is used twice ({owner[code]} and "
-                        f"{line.name} copy {k}): the MES tells equipment apart by code",
-                    )
+                    why = f"equipment code {code} is used twice ({owner[code]} and {line.name} copy {k})"
+                    raise fail(["lines", i, "line"], why + ": the MES tells equipment apart by code")
                 owner[code] = f"{line.name} copy {k}"
             for pool in line.tray_pools.values():  # trays are numbered per copy: TP-BK-X02-000001
                 tray = copy_code(str(pool["prefix"]), k) + "-000001"
                 if tray in owner:
-                    raise fail(
-                        ["lines", i, "line"],
-                        f"tray codes {tray}... are used twice ({owner[tray]} and "
-                        f"{line.name} copy {k}): give the lines' tray pools other prefixes",
-                    )
+                    why = f"tray codes {tray}... are used twice ({owner[tray]} and {line.name} copy {k})"
+                    raise fail(["lines", i, "line"], why + ": give the lines' tray pools other prefixes")
                 owner[tray] = f"{line.name} copy {k}"
             copies.append(Copy(line.name, str(line.source or line_ref), k, offset))
     return Factory(str(data["factory"]), str(data["title"]), path, tuple(copies), lines)
