@@ -108,7 +108,7 @@ def test_a_sharded_run_that_is_hurt_exits_3(
 ) -> None:
     from twin.commands import run_sharded
 
-    def hurt_run(session, *, quiet=False, web=None):  # noqa: ANN001, ANN202 - stands in for the run itself
+    def hurt_run(session, *, quiet=False, web=None):  # stands in for the run itself
         summary = {"state": "finished", "hurt": ["shard 1 (mini copies [2]) died: RayActorError"], "shards": []}
         (session.path / "summary.json").write_text(json.dumps({**summary, "total": {"count": 0}}))
         return summary
