@@ -173,3 +173,43 @@ async def test_a_factory_file_runs_sharded_by_copy_with_its_offsets(tmp_path: Pa
     late = read_exchange_log(run.path / "shards" / "1" / "exchanges.parquet")
     first = min(r.intended_virtual_s for r in late if r.operation == "OperatorLogin")
     assert first >= 30.0  # copy 3 powers on 30 virtual seconds in
+
+
+async def test_the_web_view_shows_the_total_and_each_shard_and_steers_them_all(tmp_path: Path) -> None:
+    import aiohttp
+
+    from twin.run.shardweb import ShardedControls, ShardedSampler
+    from twin.run.web import WebAddress, WebView
+
+    run = prepare_sharded("mini", config(tmp_path, duration_s=1200.0, speed=20.0), workers=2)
+    run.want_samples = True
+    view = WebView(run, WebAddress("127.0.0.1", 0), sampler=ShardedSampler(run), controls=ShardedControls(run))  # type: ignore[arg-type]
+    async with view, aiohttp.ClientSession() as http:
+        task = asyncio.get_running_loop().create_task(run.run())
+        await _until_requests(run, task)
+        for _ in range(50):
+            if len(view.last.get("shards", [])) == 2 and all(r["requests"] for r in view.last["shards"]):
+                break
+            await asyncio.sleep(0.1)
+        async with http.get(f"{view.url}api/state") as resp:
+            state = await resp.json()
+        last, layout = state["last"], state["layout"]
+        assert [r["shard"] for r in last["shards"]] == [0, 1] and not any(r["dead"] for r in last["shards"])
+        assert last["requests"] == sum(r["requests"] for r in last["shards"]) > 0
+        assert last["groups"]["all"]["rps"] == pytest.approx(sum(r["rps"] for r in last["shards"]), abs=0.05)
+        winders = layout["equipment"]["winding"]
+        assert "MINI-WIND-01" in winders and "MINI-WIND-01-X02" in winders  # both copies' equipment, one line
+        assert len(state["line"]["stations"]) == len(run.lines["mini"].stations)
+        async with http.post(f"{view.url}api/control/speed", json={"speed": 40}) as resp:
+            entry = await resp.json()
+        assert resp.status == 200 and set(entry["result"]["shards"]) == {"0", "1"}, entry
+        async with http.post(f"{view.url}api/control/interlock", json={"equipment": "MINI-WIND-01-X02"}) as resp:
+            entry = await resp.json()
+        assert resp.status == 200 and list(entry["result"]["shards"]) == ["1"], entry  # the shard that runs it
+        async with http.post(f"{view.url}api/control/stop", json={}) as resp:
+            assert resp.status == 200
+        summary = await asyncio.wait_for(task, 60)
+    assert summary["state"] == "interrupted"
+    speeds = [json.loads((run.path / "shards" / str(n) / "controls.jsonl").read_text().splitlines()[0]) for n in (0, 1)]
+    assert all(s["control"] == "speed" and s["ok"] for s in speeds)
+    assert any(i["equipment"] == "MINI-WIND-01-X02" for i in summary["interlocks"])

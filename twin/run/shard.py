@@ -67,6 +67,7 @@ class ShardWorker:
         self.runs: dict[int, ShardRun] = {}
         self.tasks: dict[int, asyncio.Task[dict[str, Any]]] = {}
         self._samplers: dict[int, Any] = {}
+        self._controls: dict[int, Any] = {}
 
     def pid(self) -> int:
         return os.getpid()
@@ -145,6 +146,19 @@ class ShardWorker:
             sample["shard"] = index
             sample["line"] = sampler.line() if run.sim is not None else None
             out.append(sample)
+        return out
+
+    async def control(self, name: str, args: dict[str, Any]) -> list[dict[str, Any]]:
+        """A control of the web view (speed, load shape, interlock) on each shard here, as a single run takes it."""
+        from twin.run.controls import Controls
+
+        out = []
+        for index, run in self.runs.items():
+            controls = self._controls.get(index)
+            if controls is None:
+                controls = self._controls[index] = Controls(run)
+            entry = await controls.apply(name, args, by="driver")
+            out.append({**entry, "shard": index})
         return out
 
     async def result(self) -> list[dict[str, Any]]:
