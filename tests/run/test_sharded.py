@@ -23,6 +23,7 @@ from twin.report import write_report
 from twin.report.rundata import load_run
 from twin.run.networked import NetConfig
 from twin.run.sharded import ShardedRun, prepare_sharded
+from twin.run.workers import LOCAL_RAY_IP
 
 ray = pytest.importorskip("ray")
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +41,7 @@ def ray_session() -> Iterator[None]:
         logging_level="ERROR",
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+        _node_ip_address=LOCAL_RAY_IP,  # loopback only
     )
     yield
     ray.shutdown()

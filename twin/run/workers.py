@@ -23,6 +23,9 @@ from twin.run.plan import ShardSpec
 from twin.run.shard import ShardWorker
 
 INSTALL_RAY = "pip install 'twin[ray]'"
+# A local Ray instance listens here: loopback, like everything a run starts. (Ray turns 127.0.0.1 into the
+# machine's own network address; another loopback address stays what it is.)
+LOCAL_RAY_IP = "127.0.0.2"
 
 
 def import_ray() -> Any:
@@ -71,6 +74,7 @@ class RayWorkers:
                     logging_level="ERROR",
                     log_to_driver=False,
                     runtime_env={"env_vars": {"PYTHONPATH": path}} if address is None else None,
+                    **({"_node_ip_address": LOCAL_RAY_IP} if address is None else {}),
                 )
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ConfigError(f"--ray-address {address}: cannot join that Ray cluster: {exc}") from None
