@@ -215,3 +215,37 @@ async def test_the_web_view_shows_the_total_and_each_shard_and_steers_them_all(t
     speeds = [json.loads((run.path / "shards" / str(n) / "controls.jsonl").read_text().splitlines()[0]) for n in (0, 1)]
     assert all(s["control"] == "speed" and s["ok"] for s in speeds)
     assert any(i["equipment"] == "MINI-WIND-01-X02" for i in summary["interlocks"])
+
+
+def test_ctrl_c_on_twin_run_with_workers_exits_130_with_every_shard_written(tmp_path: Path) -> None:
+    """The command as a person runs it (its own Ray, started and stopped by the run), and a real SIGINT."""
+    import subprocess
+    import sys
+    import time
+
+    reports = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "twin", "run", "mini", "--scale", "2", "--workers", "2", "--speed", "20",
+           "--duration", "2h", "--no-compare", "--equipment-port", "0", "--reports", str(reports)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # both shards have checkpointed some exchanges
+            counts = [
+                json.loads(p.read_text()).get("exchanges_logged", 0)
+                for p in reports.glob("mini/*/shards/*/summary.json")
+            ]
+            if len(counts) == 2 and all(counts):
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    folder = next(reports.glob("mini/*"))
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["state"] == "interrupted" and summary["interrupted"]["during"] == "the run"
+    assert [s["state"] for s in summary["shards"]] == ["interrupted"] * 2
+    assert summary["total"]["count"] == sum(s["requests"] for s in summary["shards"]) > 0
+    assert all((folder / f).exists() for f in ("report.html", "stats.csv", "histograms.json", "registry.yaml"))
