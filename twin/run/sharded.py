@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from hdrh.histogram import HdrHistogram
 
-from twin.errors import ConfigError
+from twin.errors import ConfigError, TwinError
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import LatencyBook, new_histogram
 from twin.metrics.runfolder import new_run_dir, write_json
@@ -39,6 +39,10 @@ from twin.transport import target
 from twin.transport.embedded import EmbeddedMes
 
 POLL_S = 1.0
+
+
+class ShardStartError(TwinError):
+    """A worker of a sharded run could not start its shards (its process, its node, or twin missing there)."""
 SUMS = ("requests", "failures", "late_starts", "interlocks", "backlog", "cells_out")
 
 
@@ -151,7 +155,7 @@ class ShardedRun:
                 self.pool = LocalWorkers(plan, self.config, self.path)
             async with contextlib.AsyncExitStack() as stack:
                 stack.callback(self.pool.close)
-                opened = await asyncio.gather(*(self.pool.call(w, "open") for w in range(len(plan))))
+                opened = await self._open(len(plan))
                 registry = self._registry(opened)
                 try:
                     url, token = await self._target(stack, registry)
@@ -171,6 +175,20 @@ class ShardedRun:
             self.folder.state = state
             summary = self._merge(results, state)
         return summary
+
+    async def _open(self, n: int) -> list[dict[int, dict[str, str]]]:
+        """Every worker's shards up to their listening hosts; a worker that cannot start is one line of why."""
+        try:
+            return list(await asyncio.gather(*(self.pool.call(w, "open") for w in range(n))))
+        except TwinError:
+            raise
+        except Exception as exc:  # a Ray task error wraps the worker's own: say its last line, not 40 lines
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith(" ")]
+            why = lines[-1] if lines else type(exc).__name__
+            raise ShardStartError(
+                f"the workers could not start their shards: {why} (on a Ray cluster, every node needs this "
+                "version of twin installed)"
+            ) from None
 
     def _registry(self, opened: list[dict[int, dict[str, str]]]) -> Path:
         """Where every host of every shard listens: one file, which the one MES reads."""

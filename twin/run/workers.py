@@ -77,7 +77,10 @@ class RayWorkers:
                     **({"_node_ip_address": LOCAL_RAY_IP} if address is None else {}),
                 )
             except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ConfigError(f"--ray-address {address}: cannot join that Ray cluster: {exc}") from None
+                raise ConfigError(
+                    f"--ray-address {address}: cannot join that Ray cluster: {exc} (a cluster started by `ray start` "
+                    "wants its token: RAY_AUTH_MODE=token, with ~/.ray/auth_token or RAY_AUTH_TOKEN)"
+                ) from None
         remote = ray.remote(ShardWorker).options(num_cpus=0, scheduling_strategy="SPREAD", max_restarts=0)
         self.actors = [remote.remote(specs, config, str(run_dir)) for specs in plan]
 
