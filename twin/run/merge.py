@@ -106,7 +106,7 @@ def merge_shards(run: ShardedRun, results: dict[int, Any], state: str) -> dict[s
         **run.folder.extra,
         "sharded": {
             "workers": run.workers,
-            "backend": "ray" if run._ray() else "in-process",
+            "backend": run.backend,
             "ray_address": run.ray_address,
             "shards": len(run.shards),
         },

@@ -86,7 +86,7 @@ class ShardedRun:
         self.samples: dict[int, dict[str, Any]] = {}  # shard -> its last web sample (when a page is served)
         self.want_samples = False
         self.rates: dict[int, float] = {}  # shard -> requests per second over the last poll
-        self.interlocks: list[dict[str, Any]] = []
+        self.interlocks: list[dict[str, Any]] = []  # the shards' latest, as the web view last added them up
         self.dead: dict[int, str] = {}  # worker -> why it is gone
         self._stop_requested = False
         self._stop_sent = False
@@ -109,7 +109,7 @@ class ShardedRun:
             "load": c.load,
             "target": c.mes_url or "embedded",
             "workers": self.workers,
-            "backend": "ray" if self._ray() else "in-process",
+            "backend": self.backend,
             "ray_address": self.ray_address,
             "shards": [s.to_dict() for s in self.shards],
             "equipment": sum(self.lines[s.line].equipment_count() * len(s.copies) for s in self.shards),
@@ -118,6 +118,11 @@ class ShardedRun:
 
     def _ray(self) -> bool:
         return self.workers > 1 or self.ray_address is not None
+
+    @property
+    def backend(self) -> str:
+        """Where the workers run: ``ray`` (actors), or ``in-process`` (one worker, in the driver's process)."""
+        return "ray" if self._ray() else "in-process"
 
     def plan(self) -> list[list[ShardSpec]]:
         out: list[list[ShardSpec]] = [[] for _ in range(max(s.worker for s in self.shards) + 1)]
