@@ -39,6 +39,7 @@ from twin.transport import target
 from twin.transport.embedded import EmbeddedMes
 
 POLL_S = 1.0
+POLL_TIMEOUT_S = 5.0  # a worker's figures that take longer are skipped this time (its result still counts)
 
 
 class ShardStartError(TwinError):
@@ -254,11 +255,10 @@ class ShardedRun:
         self._fault({"kind": "shard-died", "worker": worker, "shards": shards, "at": iso(time.time()), "why": why})
 
     async def _poll(self, workers: list[int]) -> None:
-        method = "sample" if self.want_samples else "status"
-        got = await asyncio.gather(*(self.pool.call(w, "status") for w in workers), return_exceptions=True)
-        samples = []
+        got = await asyncio.gather(*(self._ask(w, "status") for w in workers), return_exceptions=True)
+        samples: list[Any] = []
         if self.want_samples:
-            samples = await asyncio.gather(*(self.pool.call(w, method) for w in workers), return_exceptions=True)
+            samples = await asyncio.gather(*(self._ask(w, "sample") for w in workers), return_exceptions=True)
         now = time.monotonic()
         for items in got:
             if isinstance(items, BaseException):
@@ -275,6 +275,10 @@ class ShardedRun:
             then, before = self._last_poll
             self.rates = {k: (c - before.get(k, 0)) / (now - then) for k, c in counts.items()}
         self._last_poll = (now, counts)
+
+    async def _ask(self, worker: int, method: str) -> Any:
+        """A live figure from a worker, or a timeout: a worker too busy to answer keeps its last figures."""
+        return await asyncio.wait_for(self.pool.call(worker, method), POLL_TIMEOUT_S)
 
     # -- the figures -----------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
