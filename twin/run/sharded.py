@@ -44,6 +44,8 @@ POLL_TIMEOUT_S = 5.0  # a worker's figures that take longer are skipped this tim
 
 class ShardStartError(TwinError):
     """A worker of a sharded run could not start its shards (its process, its node, or twin missing there)."""
+
+
 SUMS = ("requests", "failures", "late_starts", "interlocks", "backlog", "cells_out")
 
 
