@@ -1,7 +1,7 @@
 """Factory files and the plan of a sharded run; what needs no Ray: a factory in one process, Ray missing (exit 2).
 
-The factory's one run here is the small test factory (three mini copies, one powering on 30 s late) in the
-driver's own process (``--workers 1``), for 90 virtual seconds at 60x.
+The factory's one run here is the small test factory (three mini copies, one powering on 90 s late) in the
+driver's own process (``--workers 1``), for 150 virtual seconds at 60x.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from tests.test_run_cli import twin
 from twin.errors import ConfigError
+from twin.metrics import read_exchange_log
 from twin.run.factory import FactoryFileError, available_factories, is_factory, load_factory
 from twin.run.networked import NetConfig
 from twin.run.plan import chunks, plan_shards
@@ -34,7 +35,7 @@ def test_the_shipped_factory_names_both_lines_and_loads() -> None:
 def test_copies_of_a_line_are_numbered_across_entries_with_their_offsets() -> None:
     factory = load_factory(FACTORY_MINI)
     assert factory.name == "factory-mini"
-    assert [(c.line, c.copy, c.offset_s) for c in factory.copies] == [("mini", 1, 0), ("mini", 2, 0), ("mini", 3, 30)]
+    assert [(c.line, c.copy, c.offset_s) for c in factory.copies] == [("mini", 1, 0), ("mini", 2, 0), ("mini", 3, 90)]
 
 
 @pytest.mark.parametrize(
@@ -82,13 +83,21 @@ def test_a_factory_runs_in_one_process_without_ray(tmp_path: Path, monkeypatch: 
     import asyncio
 
     monkeypatch.setitem(sys.modules, "ray", None)  # not needed for one worker
-    config = NetConfig(duration_s=90.0, speed=60.0, reports=tmp_path / "r", compare_offline=False, equipment_port=0)
+    config = NetConfig(duration_s=150.0, speed=60.0, reports=tmp_path / "r", compare_offline=False, equipment_port=0)
     run = prepare_sharded(str(FACTORY_MINI), config, workers=1)
     assert [(s.worker, s.copies) for s in run.shards] == [(0, (1, 2, 3))]
     summary = asyncio.run(run.run())
     assert summary["state"] == "finished" and summary["hurt"] == [] and summary["sharded"]["backend"] == "in-process"
     shard = json.loads((run.path / "shards" / "0" / "summary.json").read_text())
     assert summary["total"]["count"] == shard["total"]["count"] > 0
+    # copy 3 powers on 90 s in: nothing from its hosts before, its first word a login (no state before it)
+    late = [r for r in read_exchange_log(run.path / "shards") if r.equipment.endswith("-X03")]
+    assert late and min(r.intended_virtual_s for r in late) >= 90.0
+    first = {}
+    for r in sorted(late, key=lambda r: r.intended_virtual_s):
+        first.setdefault(r.equipment, r.operation)
+    assert set(first.values()) == {"OperatorLogin"}, first
+    assert "login-first" not in shard["conformance"]["by_rule"]
     mes = {op: s["requests"] for op, s in summary["mes_counts"]["operations"].items()}
     assert sum(mes.values()) == summary["total"]["count"]
 

@@ -167,16 +167,16 @@ async def test_a_killed_shard_is_reported_and_the_run_is_hurt(tmp_path: Path) ->
 
 
 async def test_a_factory_file_runs_sharded_by_copy_with_its_offsets(tmp_path: Path) -> None:
-    run = prepare_sharded(str(FACTORY_MINI), config(tmp_path, scale=1, duration_s=90.0), workers=2)
+    run = prepare_sharded(str(FACTORY_MINI), config(tmp_path, scale=1, duration_s=150.0), workers=2)
     assert run.path.parent.name == "factory-mini"
     assert [(s.worker, s.copies) for s in run.shards] == [(0, (1, 2)), (1, (3,))]
-    assert run.shards[1].start_offsets == {3: 30.0}
+    assert run.shards[1].start_offsets == {3: 90.0}
     summary = await run.run()
     assert summary["state"] == "finished" and summary["hurt"] == []
     assert_merged_is_the_sum(run, summary)
     late = read_exchange_log(run.path / "shards" / "1" / "exchanges.parquet")
     first = min(r.intended_virtual_s for r in late if r.operation == "OperatorLogin")
-    assert first >= 30.0  # copy 3 powers on 30 virtual seconds in
+    assert first >= 90.0  # copy 3 powers on 90 virtual seconds in
 
 
 async def test_the_web_view_shows_the_total_and_each_shard_and_steers_them_all(tmp_path: Path) -> None:

@@ -251,6 +251,7 @@ class Simulation:
         for model in self.lines:
             for eq in model.equipment:
                 if offsets.get(model.copy, 0.0) > 0:
+                    eq.power_on_s = offsets[model.copy]  # powered off until then: no state report either
                     self.env.timeout(offsets[model.copy]).callbacks.append(lambda _e, eq=eq: eq.start())
                 else:
                     eq.start()
