@@ -128,3 +128,24 @@ def test_a_sharded_run_that_is_hurt_exits_3(
     code, out = twin(["run", str(FACTORY_MINI), "--reports", str(tmp_path)], capsys, monkeypatch)
     assert code == 3, out
     assert "shard 1 (mini copies [2]) died" in out
+
+
+def test_the_line_kpis_of_shards_of_one_line_add_up_like_one_model() -> None:
+    from twin.run.kpimerge import merge_kpis
+
+    def part(good: int, made: int, ng: int, oee: float, count: int) -> dict[str, object]:
+        station = {"id": "winding", "archetype": "winding", "count": count, "made": made, "good": made - ng,
+                   "ng": ng, "held": 0, "oee": oee, "utilisation": oee, "availability": 1.0, "active": oee}  # fmt: skip
+        buffer = {"name": "wound", "capacity": 30, "final": 3, "mean": 2.5, "peak": 5}
+        calls = {"operation": "State", "total": 10, "per_hour": 20.0, "peak_hour": 10}
+        return {"line": "mini", "copies": count, "good_cells": good, "cells_per_hour": good * 2.0, "equipment": 9,
+                "stations": [station], "buffers": [buffer], "calls": [calls]}  # fmt: skip
+
+    merged = merge_kpis([part(10, 100, 10, 0.5, 1), part(30, 300, 0, 0.9, 3)])
+    assert merged is not None and merged["good_cells"] == 40 and merged["cells_per_hour"] == 80.0
+    (winding,) = merged["stations"]
+    assert winding["count"] == 4 and winding["made"] == 400 and winding["ng"] == 10
+    assert winding["oee"] == pytest.approx((0.5 * 1 + 0.9 * 3) / 4)  # weighted by equipment
+    assert merged["yield_rty"] == pytest.approx(390 / 400) and merged["bottleneck"] == "winding"
+    assert merged["buffers"][0]["final"] == 6 and merged["calls"][0]["total"] == 20
+    assert merge_kpis([part(1, 1, 0, 1, 1), {**part(1, 1, 0, 1, 1), "line": "other"}]) is None

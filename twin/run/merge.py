@@ -19,6 +19,7 @@ from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
 from twin.metrics.runfolder import write_json
 from twin.run.hurt import fault_block, hurt_reasons
+from twin.run.kpimerge import merge_kpis
 
 if TYPE_CHECKING:
     from twin.run.sharded import ShardedRun
@@ -137,8 +138,14 @@ def merge_shards(run: ShardedRun, results: dict[int, Any], state: str) -> dict[s
     out["faults"] = fault_block(deaths, undelivered, [], hurt)
     if run.dead:
         out["faults"]["shards_died"] = [f for f in run.faults if f.get("kind") == "shard-died"]
-    if len(summaries) == 1 and summaries[0].get("line_kpis"):
-        out["line_kpis"] = summaries[0]["line_kpis"]
+    by_line: dict[str, list[Any]] = {}
+    for spec, summary in zip(run.shards, summaries, strict=True):
+        by_line.setdefault(spec.line, []).append(summary.get("line_kpis"))
+    kpis = {line: merge_kpis(parts) for line, parts in by_line.items()}
+    if len(kpis) == 1:
+        out["line_kpis"] = next(iter(kpis.values()))  # the report's line section: one line, every copy
+    else:
+        out["line_kpis_by_line"] = kpis  # a factory: each line's, its copies together
     return out
 
 
