@@ -129,10 +129,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0, help="virtual seconds")
     parser.add_argument("--locust", action="store_true", help="also Locust --processes 2 on the same payloads")
     args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
-    import ray
-
     from benchmarks.bench_run import canned_answers
-    from benchmarks.nginx_stub import nginx_stub
+    from benchmarks.nginx_stub import nginx_binary, nginx_stub
+
+    if nginx_binary() is None:
+        print("skipped: nginx is not installed (apt-get install -y nginx-light, or `make bench`)")
+        return
+    try:
+        import ray
+    except ImportError:
+        print("skipped: Ray is not installed (pip install 'twin[ray]', or `make bench`)")
+        return
     from twin.run.workers import LOCAL_RAY_IP
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
