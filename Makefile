@@ -10,7 +10,7 @@ ARGS   ?=
 $(BIN)/twin: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	@touch $@
 
 run: $(BIN)/twin  ## set up and run the main job: the line against the embedded MES, checked against lines/slo/default.yaml
@@ -33,7 +33,7 @@ lint: $(BIN)/twin
 bench: $(BIN)/twin  ## every benchmark, printing its figures (installs nginx, wrk and Locust if missing)
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || (apt-get update -qq && apt-get install -y -qq nginx-light)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,bench]'
 	$(BIN)/python -m benchmarks $(ARGS)
 
 clean:

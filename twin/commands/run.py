@@ -17,8 +17,10 @@ from rich.table import Table
 
 from twin.commands.report import load_slo_early, report_run, slo_option
 from twin.commands.run_checks import check_mes_args, mark_interrupted
+from twin.commands.run_sharded import run_sharded_command
 from twin.durations import parse_duration
 from twin.errors import ConfigError
+from twin.line.factory import is_factory
 from twin.report import write_report
 from twin.report.slo import SloNotMet
 from twin.run.hurt import RunHurt
@@ -79,6 +81,14 @@ from twin.transport.target import check_positive
 @click.option("--refusal-rate", type=float, default=None, help="Offline: share of MES calls the model refuses.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.option("--web", default=None, metavar="[HOST:]PORT", help="Serve a live web view (loopback unless HOST).")
+@click.option(
+    "--workers",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Shard the copies (--scale, or a factory's) over N worker processes on Ray (pip install 'twin[ray]').",
+)
+@click.option("--ray-address", default=None, metavar="ADDR", help="Run the workers on this Ray cluster (ray start).")
 @slo_option
 def run(
     line_ref: str,
@@ -107,6 +117,8 @@ def run(
     refusal_rate: float | None,
     as_json: bool,
     web: str | None,
+    workers: int,
+    ray_address: str | None,
     slo: str | None,
 ) -> None:
     """Run LINE (a name from lines/ or a path) against an MES and write a run folder.
@@ -122,8 +134,13 @@ def run(
     twin run line-A02 --mes http://mes:8080 --speed 3 --load storm@5m   (warm through your MES first)
     twin run line-A02 --mes-arg=--outage-after=20 --mes-arg=--outage-for=15
     twin run line-A02 --offline --duration 24h     a simulated day in about a minute: KPIs and MES load
+    twin run line-A02 --scale 8 --workers 2        8 copies sharded over 2 worker processes (Ray)
+    twin run factory-A                             a factory file: every line and copy, one MES
     """
+    sharded = workers != 1 or ray_address is not None or is_factory(line_ref)
     if offline:
+        if sharded:
+            raise ConfigError("--offline runs one process: leave out --workers, --ray-address and factory files")
         if slo:
             raise ConfigError("--slo judges a run folder; --offline writes none (the KPIs are printed)")
         if web:
@@ -162,6 +179,11 @@ def run(
     slo_path = load_slo_early(slo)  # a malformed SLO file is bad input now, not after the run
     web_address = WebAddress.parse(web) if web else None
     check_mes_args(config.mes_args)  # the embedded MES's own argument check, before anything starts
+    if sharded:
+        if workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        run_sharded_command(line_ref, config, workers, ray_address, slo_path, web_address, as_json)
+        return
     session = prepare(line_ref, config)
     with INTERRUPTS.stopping(session.stop):  # Ctrl-C/SIGTERM: stop at the next step, write the whole folder
         summary = run_live(session, quiet=as_json, web=web_address)

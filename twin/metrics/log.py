@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from twin.metrics.exchange import COLUMNS, Exchange
-from twin.metrics.parquetlog import ParquetSink, is_parquet_log, read_exchanges
+from twin.metrics.parquetlog import SHARDS_DIR, ParquetSink, is_parquet_log, read_exchanges
 
 LOG_NAME = "exchanges.parquet"  # in a run folder; older folders have LEGACY_NAME
 LEGACY_NAME = "exchanges.csv.gz"
@@ -35,6 +35,8 @@ def find_log(folder: Path) -> Path | None:
     for name in (LOG_NAME, LEGACY_NAME):
         if (folder / name).exists():
             return folder / name
+    if any((folder / SHARDS_DIR).glob(f"*/{LOG_NAME}")):  # a sharded run: one log per shard, read as one
+        return folder / SHARDS_DIR
     return None
 
 

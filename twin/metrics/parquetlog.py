@@ -46,6 +46,7 @@ def schema() -> pa.Schema:
     return pa.schema(list(zip(COLUMNS, types, strict=True)))
 
 PART_GLOB = "part-*.parquet"
+SHARDS_DIR = "shards"  # a sharded run folder's shards/<n>/exchanges.parquet (twin.run.sharded)
 ROW_GROUP_ROWS = 131_072
 COMPACT_PARTS = 60
 #: How columns are stored: names dictionary-encoded, times byte-stream-split (their bytes compress far better
@@ -59,8 +60,9 @@ WRITE_OPTIONS = {
 
 
 def is_parquet_log(path: Path) -> bool:
-    """A Parquet exchange log (a folder of parts, or one file) rather than the older gzip CSV."""
-    return path.suffix == ".parquet"
+    """A Parquet exchange log (a folder of parts, or one file, or a sharded run's ``shards/`` folder of them)
+    rather than the older gzip CSV."""
+    return path.suffix == ".parquet" or (path.name == SHARDS_DIR and path.is_dir())
 
 
 def batch(rows: Sequence[tuple[object, ...]]) -> pa.RecordBatch:
@@ -157,6 +159,9 @@ def parts(path: Path) -> list[Path]:
     small parts a merged file holds too)."""
     if path.is_file():
         return [path]
+    if path.name == SHARDS_DIR:  # shards/<n>/exchanges.parquet, shard after shard
+        logs = sorted(path.glob("*/exchanges.parquet"), key=lambda p: (len(p.parent.name), p.parent.name))
+        return [part for log in logs for part in parts(log)]
     found = sorted(path.glob(PART_GLOB), key=_range)
     merged = [_range(p) for p in found if _range(p)[0] != _range(p)[1]]
     return [p for p in found if _range(p)[0] != _range(p)[1] or not any(a <= _range(p)[0] <= b for a, b in merged)]

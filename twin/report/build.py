@@ -31,7 +31,7 @@ from twin.report.html import (
     verdict_view,
 )
 from twin.report.image import Plot
-from twin.report.kpis import blocks, fmt
+from twin.report.kpis import Table, blocks, fmt
 from twin.report.rundata import RunData, load_run
 from twin.report.slo import Slo, Verdict, check, load_slo
 from twin.report.spec import SpecNames, is_embedded, section_key
@@ -172,6 +172,7 @@ def _context(
         "line": lineview.line_blocks(line) if line else None,
         "line_window": lineview.window(line, fmt_duration) if line else None,
         "faults": _faults(faults),
+        "shards": _shards(run.summary),
         "conformance": _conformance(conformance) if isinstance(conformance, Mapping) and conformance else None,
         "preroll": _preroll(preroll) if isinstance(preroll, Mapping) and preroll else None,
         "groups": [row_view(r) for r in g_rows],
@@ -183,6 +184,27 @@ def _context(
             {"report.html"} | {p.name + ("/" if p.is_dir() else "") for p in run.path.iterdir() if p.suffix != ".tmp"}
         ),
     }
+
+
+def _shards(summary: Mapping[str, Any]) -> Any:
+    """A sharded run (``twin.run.sharded``): its workers and each shard's own totals (the figures of the report
+    are their sum; each shard's folder ``shards/<n>/`` is a run folder of its own)."""
+    shards = summary.get("shards")
+    sharded = summary.get("sharded")
+    if not isinstance(shards, list) or not shards or not isinstance(sharded, Mapping):
+        return None
+    out = blocks({"shards": len(shards), "workers": sharded.get("workers"), "backend": sharded.get("backend")})
+    cols = ["shard", "worker", "line", "copies", "state", "requests", "per wall s", "failed", "cells out", "folder"]
+    rows = [_shard_row(s) for s in shards if isinstance(s, Mapping)]
+    out.tables.append(Table("", cols, rows, left=5))
+    return out
+
+
+def _shard_row(s: Mapping[str, Any]) -> list[str]:
+    copies = ",".join(str(c) for c in s.get("copies", []))
+    head = [str(s.get("shard")), str(s.get("worker")), str(s.get("line")), copies, str(s.get("state"))]
+    figures = [fmt(s.get(k)) for k in ("requests", "rate_per_s", "failures", "cells_out")]
+    return [*head, *figures, str(s.get("folder"))]
 
 
 def _preroll(p: Mapping[str, Any]) -> Any:

@@ -39,7 +39,7 @@ from twin.energy.uplink import EnergyUplink, UplinkConfig
 from twin.errors import ConfigError
 from twin.hil.stations import RunStations
 from twin.line.linefile import load_line
-from twin.line.model import Line
+from twin.line.model import Line, copy_code
 from twin.metrics.exchange import Exchange
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import new_histogram
@@ -90,6 +90,12 @@ class NetConfig:
     drain_grace_s: float = 15.0  # at the end, wait this long for a backlog being re-uploaded to empty
     preroll_s: float | None = None  # cold start brought warm through the MES first, this long at most (virtual)
     preroll_speed: float = 1000.0  # the pre-roll's highest pace; the MES's answer time sets the one it gets
+    copies: list[int] | None = None  # which copies run here (a shard of a sharded run); None: 1..scale
+    start_offsets: dict[int, float] = field(default_factory=dict)  # copy -> virtual s before it powers on
+    run_dir: Path | None = None  # write here (a shard's folder inside its sharded run); None: a new one
+
+    def copy_numbers(self) -> list[int]:
+        return list(self.copies) if self.copies else list(range(1, self.scale + 1))
 
 
 @dataclass
@@ -123,7 +129,8 @@ class NetworkedRun:
         self.profile = profile
         self.config = config
         self.shape: LoadShape = parse_shape(config.load or line.load)
-        self.path = new_run_dir(config.reports, line.name)
+        self.path = new_run_dir(config.reports, line.name) if config.run_dir is None else config.run_dir
+        self.path.mkdir(parents=True, exist_ok=True)
         self.folder = RunFolder(self.path, self.settings())
         self.start_delay = new_histogram()
         self.latency_all = new_histogram()  # all interfaces in one, for the live view (no merging every tick)
@@ -132,6 +139,7 @@ class NetworkedRun:
         self.sim: Simulation | None = None
         self.link: HostLink | None = None
         self.mes: EmbeddedMes | None = None
+        self.admin: Any = None  # who takes the opening WIP: the embedded MES, or its admin API (MesAdmin) in a shard
         self.started = time.time()
         self._stop_requested = False
         self._by_code: dict[str, Any] = {}
@@ -161,12 +169,13 @@ class NetworkedRun:
             "speed": c.speed,
             "duration_s": c.duration_s,
             "seed": c.seed,
-            "scale": c.scale,
+            "scale": len(c.copy_numbers()),
+            **({"copies": c.copy_numbers(), "start_offsets_s": c.start_offsets} if c.copies else {}),
             "load": self.shape.to_dict(),
             "target": c.mes_url or "embedded",
             "preroll": {"max_s": c.preroll_s, "speed": c.preroll_speed} if c.preroll_s else None,
             "mes_args": c.mes_args,
-            "equipment": self.line.equipment_count() * c.scale,
+            "equipment": self.line.equipment_count() * len(c.copy_numbers()),
             "exchange_log": "exchanges.csv.gz: gzip members of CSV rows, columns in the header (twin.metrics.log)",
         }
 
@@ -239,7 +248,7 @@ class NetworkedRun:
         servers = EquipmentServer(self.profile, on_interlock=self._on_interlock, on_batch=self._on_batch)
         stack.push_async_callback(servers.close)
         stack.push_async_callback(self.plcs.close)
-        codes = self.line.equipment_codes(c.scale)
+        codes = [copy_code(code, k) for k in c.copy_numbers() for code in self.line.equipment_codes()]
         endpoints = loopback_endpoints(codes, prefix=c.equipment_prefix, port=c.equipment_port)
         hosted = self.plcs.hosted_codes()
         bound = await servers.start([e for e in endpoints if e.equipment not in hosted])
@@ -255,6 +264,7 @@ class NetworkedRun:
             await target.check_reachable_async(url, self.config.timeout_s)
         if url is None:
             self.mes = await stack.enter_async_context(EmbeddedMes(self.path, self._mes_args(registry)))
+            self.admin = self.mes
             url = self.mes.url
             self.mes.on_death(self._mes_died)  # at once, from its supervisor; not when stopped on purpose
         self.folder.extra["target_url"] = url
@@ -315,6 +325,8 @@ class NetworkedRun:
             self.profile,
             seed=c.seed,
             scale=c.scale,
+            copies=c.copies,
+            start_offsets=c.start_offsets,
             speed=c.speed,
             transport=transport,
             cold=c.cold or self.preroll is not None,
@@ -419,19 +431,19 @@ class NetworkedRun:
 
     def _opening_electrolyte(self, equipment: str, batch: str) -> None:
         """The embedded MES learns the batch already in a filler's tank (its go-live data load), before it moves."""
-        if self.mes is None:
+        if self.admin is None:
             return  # a foreign MES: the batch is the host's state; the MES's own 3.2 pushes switch it
         assert self.sim is not None and isinstance(self.sim.gateway, Bridge)
         doc = {"equipment": equipment, "cells": [], "electrolyte": batch}
         self.sim.gateway.hold_until(
-            asyncio.get_running_loop().create_task(self.mes.post_json("/admin/opening-wip", doc))
+            asyncio.get_running_loop().create_task(self.admin.post_json("/admin/opening-wip", doc))
         )
 
     def _opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         """Tell the embedded MES about cells already in the line; the model waits until it has them."""
         if self.selfcheck is not None:
             self.selfcheck.opening(equipment, cells, tray)
-        if self.mes is None:
+        if self.admin is None:
             unknown = self.folder.extra.get("opening_wip_unknown_to_mes", 0)
             self.folder.extra["opening_wip_unknown_to_mes"] = unknown + len(cells)
             return
@@ -440,8 +452,10 @@ class NetworkedRun:
         self.sim.gateway.hold_until(task)
 
     async def _send_opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
-        assert self.mes is not None
-        answer = await self.mes.post_json("/admin/opening-wip", {"equipment": equipment, "cells": cells, "tray": tray})
+        assert self.admin is not None
+        answer = await self.admin.post_json(
+            "/admin/opening-wip", {"equipment": equipment, "cells": cells, "tray": tray}
+        )
         opening = self.folder.extra.setdefault("opening_wip", {"cells": 0, "refused": []})
         if answer is not None and "added" in answer:
             opening["cells"] += int(answer["added"])
@@ -659,8 +673,24 @@ class _InProcessFor:
 
 def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
     """Load the line (and another profile if asked) and check the options before anything starts."""
+    line, profile, checked = check_config(line_ref, config)
+    run = NetworkedRun(line, profile, config)
+    run.target_checked = checked
+    return run
+
+
+def check_config(
+    line_ref: str | Line, config: NetConfig, *, equipment: int | None = None
+) -> tuple[Line, Profile, bool]:
+    """The line (loaded unless given) and its profile, with every option checked; True if ``--mes`` answered.
+
+    ``equipment``: how many hosts need an address in all (a sharded run of a factory: every line's copies).
+    """
     override = load_profile(config.profile_ref) if config.profile_ref else None
-    line, profile = load_line(line_ref, profile=override)
+    if isinstance(line_ref, Line):
+        line, profile = line_ref, override or load_line(line_ref.source or line_ref.name)[1]
+    else:
+        line, profile = load_line(line_ref, profile=override)
     if config.scale < 1:
         raise ConfigError(f"--scale must be at least 1, got {config.scale}")
     target.check_positive("--duration", config.duration_s)
@@ -673,7 +703,8 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
     if config.connections < 1:
         raise ConfigError(f"connections must be at least 1, got {config.connections}")
     config.equipment_prefix = target.check_prefix(config.equipment_prefix)
-    target.check_addresses(config.equipment_prefix, line.equipment_count() * config.scale)
+    needed = equipment if equipment is not None else line.equipment_count() * len(config.copy_numbers())
+    target.check_addresses(config.equipment_prefix, needed)
     target.check_port("--equipment-port", config.equipment_port)
     if config.energy:
         target.check_energy(config.energy)
@@ -689,9 +720,7 @@ def prepare(line_ref: str, config: NetConfig) -> NetworkedRun:
             checked = True
     if config.preroll_s is not None and config.preroll_s < 0:  # --preroll auto: the line file's
         config.preroll_s = line.preroll_s
-    run = NetworkedRun(line, profile, config)
-    run.target_checked = checked
-    return run
+    return line, profile, checked
 
 
 def _loop_running() -> bool:

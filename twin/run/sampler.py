@@ -88,6 +88,10 @@ class Sampler:
         self._stations: list[tuple[str, str, list[Equipment]]] | None = None
         self._interlock_code = ""
 
+    def ready(self) -> bool:
+        """The model exists: the layout (stations and their equipment) can be sent."""
+        return self.run.sim is not None
+
     # -- the layout, once the model exists ------------------------------------------------------------
     def _layout(self) -> list[tuple[str, str, list[Equipment]]]:
         if self._stations is None:

@@ -122,14 +122,17 @@ class WebView:
         token: str | None = None,
         tick_s: float = TICK_S,
         say: Callable[[str], None] | None = None,
+        sampler: Any = None,
+        controls: Any = None,
     ) -> None:
         self.run = run
         self.address = address
         self.tick_s = tick_s
         self.say = say
-        self.sampler = Sampler(run)
+        # a sharded run brings its own (twin.run.shardweb): the same figures, added up from its shards' samples
+        self.sampler = sampler if sampler is not None else Sampler(run)
         self.history = History()
-        self.controls = Controls(run)
+        self.controls = controls if controls is not None else Controls(run)
         self.hub = Hub()
         self.url = ""
         self.last: dict[str, Any] = {}
@@ -211,7 +214,7 @@ class WebView:
         self.last = sample
         self.line = self.sampler.line()
         self._seen_interlocks = self.line["interlocks_total"]
-        if not self._laid_out and self.run.sim is not None:
+        if not self._laid_out and self.sampler.ready():
             self._laid_out = True
             self.hub.send("layout", self.sampler.layout())
         self.hub.send("tick", {"sample": sample, "line": self.line, "coarse": coarse})

@@ -13,7 +13,7 @@ import asyncio
 import random
 import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -33,6 +33,7 @@ from twin.sim.material import Buffer, Ledger, Tray, Unit, count_units
 from twin.sim.mesmodel import ModelTransport, OfflineGateway, OfflineMes, start_of
 
 CHINA = timezone(timedelta(hours=8))
+CELL24_BLOCK = 100_000_000  # engraved cell codes (2.55) of copy k are numbered from (k-1) x this
 
 
 def seed_for(seed: int, *keys: int) -> int:
@@ -116,7 +117,8 @@ class LineModel:
     def cell_code_24(self) -> str:
         """A 24-character cell code engraved by the equipment itself (2.55)."""
         tag = (self.line.tag + "XXX")[:3]
-        n = self.sim.next("cell24")
+        # one sequence per copy, in a block of its own: copies run in different shards (processes) never collide
+        n = self.sim.next(f"cell24{self.suffix}") + (self.copy - 1) * CELL24_BLOCK
         return f"QK{tag}CE{self.sim.yymmdd()}{n % 100000:05d}A{n // 100000 % 100000:05d}"
 
     def ship(self, unit: Any) -> None:
@@ -207,7 +209,12 @@ class Simulation:
         refusal_rate: float | None = None,
         warmup_s: float | None = None,
         segments: list[tuple[float, float]] | None = None,
+        copies: Sequence[int] | None = None,
+        start_offsets: Mapping[int, float] | None = None,
     ) -> None:
+        """``copies``: which copies of the line this model runs (default ``1..scale``; a shard of a sharded run
+        runs some of them, with the same codes and random streams as in one process). ``start_offsets``:
+        virtual seconds after the start at which a copy's equipment power on (a factory file's offsets)."""
         self.line = line
         self.profile = profile
         self.seed = seed
@@ -239,10 +246,15 @@ class Simulation:
         self._texts: dict[Any, tuple[str, ...]] = {}
         self._cycles: dict[str, Pooled] = {}
         self._days: dict[int, str] = {}
-        self.lines = [LineModel(self, k) for k in range(1, scale + 1)]
+        self.lines = [LineModel(self, k) for k in (copies or range(1, scale + 1))]
+        offsets = start_offsets or {}
         for model in self.lines:
             for eq in model.equipment:
-                eq.start()
+                if offsets.get(model.copy, 0.0) > 0:
+                    eq.power_on_s = offsets[model.copy]  # powered off until then: no state report either
+                    self.env.timeout(offsets[model.copy]).callbacks.append(lambda _e, eq=eq: eq.start())
+                else:
+                    eq.start()
         if mes_pushes if mes_pushes is not None else transport is None:
             fillers = [eq for m in self.lines for eq in m.equipment if eq.station.archetype == "filling"]
             self.mes.push_electrolyte(self.env, fillers, float(offline["electrolyte_batch_s"]))

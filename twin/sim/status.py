@@ -64,6 +64,7 @@ class Reporting:
         self.mode = "setup"
         self.mode_since = 0.0
         self.time = dict.fromkeys(MODES, 0.0)
+        self.power_on_s = 0.0  # a host that powers on later (a factory's start offset) says nothing before
         self._arm_standby(self.periods["standby_after_s"])
 
     # -- time accounting ------------------------------------------------------------------------
@@ -81,7 +82,7 @@ class Reporting:
 
     # -- state ------------------------------------------------------------------------------------
     def _report(self, code: str) -> None:
-        if code == self.reported:
+        if code == self.reported or self.env.now < self.power_on_s:
             return
         now = self.env.now
         reason = ""

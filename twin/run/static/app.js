@@ -131,6 +131,23 @@ function figures(s) {
     tr.insertCell().textContent = num(n);
   }
   if (!rows.length) body.insertRow().insertCell().textContent = "no failed exchange";
+  if (s.shards) shards(s.shards);
+}
+
+// A sharded run (twin run --workers N, a factory): each shard's rate under the totals; a dead one in red.
+function shards(rows) {
+  $("shards-section").hidden = false;
+  text($("shards-note"), rows.length + " shards, the totals above are their sum");
+  const body = $("shards").tBodies[0];
+  body.innerHTML = "";
+  for (const r of rows) {
+    const tr = body.insertRow();
+    if (r.dead) tr.className = "dead";
+    for (const v of [r.shard, r.worker, r.line, r.copies.join(","), r.dead ? "DEAD" : num(r.rps), num(r.requests),
+                     num(r.failures), hms(r.virtual_s), num(r.speed_achieved, 1)]) {
+      tr.insertCell().textContent = String(v);
+    }
+  }
 }
 
 // -- the line ---------------------------------------------------------------------------------------------
