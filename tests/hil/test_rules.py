@@ -241,6 +241,21 @@ def test_verification_before_production_and_after_long_stops(script: Script) -> 
     assert result["OK"]["verification"]["status"] == "pass"
 
 
+def test_an_empty_recipe_list_is_nothing_to_verify(script: Script) -> None:
+    """Every station of line-A02 may call 2.7-2.9, but the MES keeps no parameter set for some (aging, OCV,
+    sorting): its empty 2.7 answer lets production start, at start-up and after a long stop."""
+    for host in ("EMPTY", "LISTED"):
+        script.login(host)
+    script.call("EMPTY", "2.7", {"ProductCode": "P"}, at=2, response={"Code": 0, "Msg": "Success", "Data": []})
+    listed = {"code": 0, "msg": "Success", "data": [{"recipeCode": "R", "version": "1"}]}
+    script.call("LISTED", "2.7", {"ProductCode": "P"}, at=2, response=listed)
+    for host in ("EMPTY", "LISTED"):
+        _in_out(script, host, f"C-{host}", 10)
+    result = script.run()
+    assert result["EMPTY"]["verification"]["status"] == "pass"
+    assert result["LISTED"]["verification"]["status"] == "fail"  # a set to verify: 2.9 must come first
+
+
 def test_verification_does_not_apply_to_processes_without_startup_parameters(script: Script) -> None:
     script.login("A02-OCV1-01")
     _in_out(script, "A02-OCV1-01", "C1", 10)

@@ -52,6 +52,8 @@ async def test_the_run_counts_what_the_mes_counts_and_writes_a_complete_folder(t
     run = prepare("mini", config(tmp_path, compare_offline=True))
     summary = await run.run()
     assert summary["state"] == "finished" and run.path.parent.name == "mini"
+    # the twin's own traffic keeps the hosts' rules (twin.run.selfcheck), stations the MES has no recipe for too
+    assert summary["conformance"]["violations"] == 0, summary["conformance"]["examples"]
     mes = {op: s["requests"] for op, s in summary["mes_counts"]["operations"].items()}
     assert answered(summary) == mes
     assert summary["total"]["count"] > 300 and summary["total"]["failures"] == 0
@@ -165,3 +167,12 @@ async def test_the_energy_uplink_reports_the_lines_own_consumption(tmp_path: Pat
     )
     least = sum(p.power_kw[2] * n for p, n in stations) * 1200 / 3600
     assert least <= energy["kwh_total"] <= most
+
+
+async def test_line_a02_keeps_the_hosts_rules_where_the_mes_keeps_no_recipe(tmp_path: Path) -> None:
+    """Aging, OCV and sorting get an empty 2.7 from the embedded MES: no 2.9 to send, and no rule broken."""
+    run = prepare("line-A02", config(tmp_path, duration_s=180.0, speed=30.0))
+    summary = await run.run()
+    conformance = summary["conformance"]
+    assert conformance["hosts"] == run.line.equipment_count() and conformance["exchanges_checked"] > 1000
+    assert conformance["violations"] == 0, conformance["examples"]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from twin.hil.journal import HOST_TO_MES
 from twin.hil.rules.base import Rule, RuleContext, Seen, pluck
+from twin.profile.casing import lower_keys
 
 
 class Verification(Rule):
@@ -18,6 +19,7 @@ class Verification(Rule):
         conf = ctx.behaviour["verification"]
         self.section = conf["section"]
         self.recipe = ctx.op_id(self.section)
+        self.listing = ctx.op_id(conf["listing"]) if conf.get("listing") else None
         self.production = {ctx.op_id(s) for s in conf["production"]}
         self.login = ctx.op_id(ctx.behaviour["login"]["section"])
         state = ctx.behaviour["state"]
@@ -36,7 +38,7 @@ class Verification(Rule):
         host, op = seen.host, seen.op_id
         if op == self.login and seen.ok:
             self.needed_after[host] = (seen.t, "since the login at start-up")
-        elif op == self.recipe and seen.ok:
+        elif (op == self.recipe and seen.ok) or (op == self.listing and seen.ok and _no_parameter_set(seen)):
             self.verified_at[host] = seen.t
             self.close(host, "unverified")
         elif op == self.state:
@@ -60,6 +62,12 @@ class Verification(Rule):
             if t - since >= self.settings.long_stop_s:
                 # the verification must come once the stop has become long (on recovery), not before it
                 self.needed_after[host] = (since + self.settings.long_stop_s, f"after a stop of {t - since:.0f} s")
+
+
+def _no_parameter_set(seen: Seen) -> bool:
+    """The recipe list came back empty: the MES has no startup-parameter set for this equipment."""
+    answer = seen.rec.response
+    return isinstance(answer, dict) and not lower_keys(answer).get("data")
 
 
 @dataclass(slots=True)
