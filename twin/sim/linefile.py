@@ -162,6 +162,7 @@ class Line:
     start: str = DEFAULT_START
     warmup_s: float = 0.0
     preroll_s: float = 172800.0  # longest pre-roll through a foreign MES (twin.run.preroll)
+    power_on_s: float = 60.0  # networked runs: each host powers on at a random moment of this window (0: at once)
     operator: dict[str, str] = field(default_factory=lambda: {"user": "op1001", "password": "pa55word"})
     offline_mes: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OFFLINE_MES))
     buffers: dict[str, BufferSpec] = field(default_factory=dict)
@@ -236,6 +237,7 @@ def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line,
         start=data.get("start", DEFAULT_START),
         warmup_s=float(data.get("warmup_s", 0.0)),
         preroll_s=float(data.get("preroll_s", 172800.0)),
+        power_on_s=float(data.get("power_on_s", 60.0)),
         operator=data.get("operator") or {"user": "op1001", "password": "pa55word"},
         offline_mes={**DEFAULT_OFFLINE_MES, **(data.get("offline_mes") or {})},
         buffers=buffers,

@@ -148,4 +148,15 @@ class PaceGovernor:
             "saturations": self.saturations,
             "first_saturated_virtual_s": round(self.first_virtual_s, 3) if self.first_virtual_s is not None else None,
             "lag_given_up_s": round(self.lag_given_up_s, 3),
+            "periods_virtual_s": self.periods(),
         }
+
+    def periods(self) -> list[list[float | None]]:
+        """When (virtual seconds) the pace was capped: ``[from, to]`` each, ``to`` None if it still is."""
+        out: list[list[float | None]] = []
+        for change in self.history:
+            if change["cap"] is not None and (not out or out[-1][1] is not None):
+                out.append([change["virtual_s"], None])
+            elif change["cap"] is None and out and out[-1][1] is None:
+                out[-1][1] = change["virtual_s"]
+        return out[:100]
