@@ -288,6 +288,7 @@ class NetworkedRun:
         self.selfcheck = SelfCheck.for_run(self.profile, processes, self.sim.clock.epoch, self._virtual_of)
         if self.selfcheck is not None and self.link is not None:
             self.link.observe = self.selfcheck.observe
+            self.sim.gateway.idle_work.append(self.selfcheck.drain)  # fed to the rules off the sending path
         assert isinstance(self.sim.gateway, Bridge)
         self.sim.gateway.max_in_flight = max(1024, 4 * self.config.connections + 2 * len(self._by_code))
         self.sim.gateway.lag_sources.append(self._backlog_lag)

@@ -170,6 +170,8 @@ class Bridge:
         self._sent = [0.0, 0]  # send delays (actual - intended) summed, and counted, since the last governor tick
         # Other ways the twin falls behind, in wall seconds (a backlog its link cannot drain): the run adds them.
         self.lag_sources: list[Callable[[float], float]] = []
+        # Work that can wait for an idle moment (the run's self-check), given the loop time to stop at.
+        self.idle_work: list[Callable[[float], None]] = []
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
         self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -326,6 +328,10 @@ class Bridge:
                     self.held_s += loop.time() - held
                     continue
                 delay = self.clock.wall_at(env.peek()) - loop.time()
+                if delay > 0.001 and self.idle_work:  # the model has nothing due: a moment for work that waits
+                    for work in self.idle_work:
+                        work(loop.time() + delay - 0.0005)
+                    delay = self.clock.wall_at(env.peek()) - loop.time()
                 if delay > 0:
                     await self._sleep(delay)
                 else:
