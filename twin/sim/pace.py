@@ -8,13 +8,14 @@ and time out, and the link goes "offline" although the MES is fine. The figures 
 
 So the bridge tells the governor, a few times a second, how far the twin is behind (the *lag* of its next due
 event or of its sends, in wall seconds), how much of that wall time the process ran or waited to run (its CPU),
-and how long the model was held waiting for answers. When the lag stays above ``lag_s`` and does not shrink
-while the process is the one that is short (busy on the CPU, or stepping rather than waiting for answers: a
-slow MES is the MES's figure, measured as late starts, never hidden by slowing down), the twin is *saturated*:
-the clock is re-based where the model is (``Clock.rebase``: the lag is given up, not caught up) and the pace is
-capped a little under what the model achieved (``Clock.govern``). Every second without lag the cap is raised by
-``raise_by``, back to the pace asked when the process keeps up again. The model's pace gives way, never its
-traffic mix: every host still makes every call its behaviour makes, only the line lives more slowly.
+and how long the model was held waiting for answers. When the lag stays above ``lag_s`` for ``ticks_behind``
+ticks and does not shrink while the process is the one that is short (busy on the CPU, or stepping rather than
+waiting for answers: a slow MES is the MES's figure, measured as late starts, never hidden by slowing down), the
+twin is *saturated*: the clock is re-based where the model is (``Clock.rebase``: the lag is given up, not caught
+up) and the pace is capped a little under what the model achieved (``Clock.govern``). Every second without lag
+the cap is raised by ``raise_by``, back to the pace asked when the process keeps up again. The model's pace
+gives way, never its traffic mix: every host still makes every call its behaviour makes, only the line lives
+more slowly.
 
 What it did is kept (``report()``): whether the run saturated, for how long, the pace asked and the lowest kept.
 """
@@ -42,7 +43,8 @@ class PaceGovernor:
 
     clock: Governed
     tick_s: float = 0.25  # wall seconds between decisions
-    lag_s: float = 0.1  # the model this far (wall) behind the clock at two ticks in a row, not shrinking: saturated
+    lag_s: float = 0.1  # the twin this far (wall) behind at ``ticks_behind`` ticks in a row, not shrinking: saturated
+    ticks_behind: int = 3  # (a pause it catches up with by itself, a checkpoint or a collection, is no saturation)
     headroom: float = 0.9  # the cap is this share of the pace achieved while behind
     most_cut: float = 0.5  # one decision lowers the pace at most to this share of the one kept
     raise_every_s: float = 1.0  # without lag this long, the cap is raised...
@@ -92,7 +94,7 @@ class PaceGovernor:
                 self._window = (last[0], last[1])
             self._behind += 1
             self._prev_lag = lag
-            if self._behind >= 2:
+            if self._behind >= self.ticks_behind:
                 return self._lower(wall, virtual, lag)
             return False
         self._behind, self._prev_lag, self._window = 0, lag, None
