@@ -7,14 +7,14 @@ and drives line-A02 through the real bridge, host link, pool and exchange record
 
 * engine:  the line at rising ``--speed`` (x1.5 from 100, no fixed top) until a speed is not sustained: a speed
            is *sustained* when, after the start-up, the twin did not saturate (its pace governor never slowed
-           virtual time, see ``twin.sim.pace``) and late starts do not grow (second half at most 1.25x the
-           first, plus 1 % of the requests). The highest sustained rate of answered requests is compared with
-           Locust (FastHttpUser, one process, and ``--processes 2``, as many requests as it can) on the same
-           payloads.
+           virtual time, see ``twin.sim.pace``) and sent 99 % of its calls within 50 ms of their intended time.
+           The highest sustained rate of answered requests is compared with Locust (FastHttpUser, one process,
+           and ``--processes 2``, as many requests as it can) on the same payloads.
 * overload: 3x the highest sustained speed: the rate the twin still sends against its sustainable rate (target
            at least 80 %), peak memory (target under 1 GB), and that the run said it saturated.
 * takt:    realtime (1x) with enough copies of the line for about 1,000 req/s: p99 of actual - intended
-           send time (target < 5 ms).
+           send time after the start-up (target < 5 ms) and during it, while the hosts power on over the line
+           file's ``power_on_s`` (target < 50 ms).
 * scale:   realtime with more and more copies: late starts in the first and second half of the run (they
            must not grow), peak memory and memory per equipment.
 
@@ -42,6 +42,7 @@ import orjson
 ENGINE_FIRST, ENGINE_STEP, ENGINE_TOP = 100.0, 1.5, 20_000.0  # speeds tried: 100, 150, 225... until one fails
 ENGINE_WALL_S = 20.0
 OVERLOAD_FACTOR = 3.0
+STEADY_P99_MS = 50.0  # a sustained speed sends 99 % of its calls within this of their intended time
 TAKT_RATE = 1000.0
 TAKT_WALL_S = 150.0
 SCALES = (4, 16, 32)
@@ -134,14 +135,17 @@ def _steady(log: Path, skip_s: float, duration_s: float) -> dict[str, Any]:
 
     from twin.metrics.log import read_exchange_log
 
-    virtual, delay = [], []
+    virtual, delay, startup = [], [], []
     for ex in read_exchange_log(log):
         if ex.intended_virtual_s >= skip_s:
             virtual.append(ex.intended_virtual_s)
             delay.append(ex.sent_wall - ex.intended_wall)
+        else:
+            startup.append(ex.sent_wall - ex.intended_wall)
     if not delay:
         return {"requests": 0}
     v, d = np.array(virtual), np.array(delay) * 1000
+    up = np.array(startup or [0.0]) * 1000  # the start-up: the hosts power on (line file power_on_s)
     middle = (skip_s + duration_s) / 2
     late = d > 5.0
     return {
@@ -152,6 +156,12 @@ def _steady(log: Path, skip_s: float, duration_s: float) -> dict[str, Any]:
         "late": int(late.sum()),
         "late_first_half": int((late & (v < middle)).sum()),
         "late_second_half": int((late & (v >= middle)).sum()),
+        "startup": {
+            "requests": len(startup),
+            "p50_ms": float(np.percentile(up, 50)),
+            "p99_ms": float(np.percentile(up, 99)),
+            "late": int((up > 5.0).sum()),
+        },
     }
 
 
@@ -181,20 +191,20 @@ def _engine_row(speed: float, r: dict[str, Any], ok: bool) -> str:
 
 
 def sustained(r: dict[str, Any]) -> bool:
-    """The twin kept the pace asked after the start-up: not saturated (a start-up burst it caught up with does
-    not count: its wall time overruns the plan by what it slowed down then) and late starts not growing."""
-    st = r["steady"]
-    growing = st.get("late_second_half", 0) > 1.25 * st.get("late_first_half", 0) + 0.01 * st.get("requests", 0)
+    """The twin kept the pace asked after the start-up: it did not saturate then (a start-up burst it caught up
+    with does not count: its wall time overruns the plan by what it slowed down then) and its calls left on
+    time (send delay p99 at most ``STEADY_P99_MS``). Late starts per half are not judged any more: on a shared
+    machine they grew by noise, and lateness that lasts is what the governor acts on."""
     skip = max(STARTUP_MIN_S, r["planned_wall_s"] * r["speed"] * STARTUP_SHARE)
     late_saturation = any(to is None or to > skip for _, to in r["pace"].get("periods_virtual_s", []))
-    return not late_saturation and not growing
+    return not late_saturation and r["steady"].get("p99_ms", 0.0) <= STEADY_P99_MS
 
 
 def engine(url: str) -> tuple[float, float]:
     """Rising speeds until one is not sustained; returns (highest sustained rate, its speed)."""
     print(
         "engine: line-A02 with the whole model at rising speed (x1.5) until the twin does not sustain it after the"
-        " start-up (it saturates: its pace governor slows virtual time; or late starts grow)"
+        " start-up (it saturates: its pace governor slows virtual time; or the steady send-delay p99 passes 50 ms)"
     )
     print(" ".join(f"{h:>{w}}" for h, w in zip(ENGINE_HEAD, ENGINE_WIDTHS, strict=True)))
     best, best_speed, speed = 0.0, 0.0, ENGINE_FIRST
@@ -253,8 +263,11 @@ def takt(url: str) -> None:
         f"\n  after the start-up (from {max(STARTUP_MIN_S, TAKT_WALL_S * STARTUP_SHARE):.0f} s, "
         f"{st['requests']:,} requests): send "
         f"delay p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms, p99.9 {st['p999_ms']:.2f} ms (target p99 < 5 ms),"
-        f" late starts {st['late']:,}\n  whole run, start-up storm included: p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f}"
-        f" ms, late starts {r['late_starts']:,} of {r['requests']:,}"
+        f" late starts {st['late']:,}\n  during the start-up (hosts powering on over the line file's power_on_s, "
+        f"{st['startup']['requests']:,} requests): send delay p50 {st['startup']['p50_ms']:.2f} ms, p99 "
+        f"{st['startup']['p99_ms']:.2f} ms (target p99 < 50 ms), late starts {st['startup']['late']:,}"
+        f"\n  whole run: p50 {d['p50']:.2f} ms, p99 {d['p99']:.2f} ms, late starts {r['late_starts']:,} of "
+        f"{r['requests']:,}; the twin saturated: {r['pace'].get('saturated')}"
     )
 
 
