@@ -41,7 +41,7 @@ EXAMPLES_KEPT = 20
 REORDER_S = 120.0
 _LABEL = re.compile(r"^(\d+\.\d+ \w+)")  # rule messages name the exchange first: "2.3 State ..."
 MAX_PENDING = 20_000  # exchanges noted and not yet fed: past this, observe feeds a batch itself
-BATCH = 64
+BATCH = 16  # fed at a time: about 1 ms of the rules
 
 
 class SelfCheck:

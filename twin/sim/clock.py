@@ -172,6 +172,7 @@ class Bridge:
         self.lag_sources: list[Callable[[float], float]] = []
         # Work that can wait for an idle moment (the run's self-check), given the loop time to stop at.
         self.idle_work: list[Callable[[float], None]] = []
+        self.idle_slice_s = 0.002
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
         self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -328,9 +329,10 @@ class Bridge:
                     self.held_s += loop.time() - held
                     continue
                 delay = self.clock.wall_at(env.peek()) - loop.time()
-                if delay > 0.001 and self.idle_work:  # the model has nothing due: a moment for work that waits
+                if delay > 0.001 and self.idle_work:  # the model has nothing due: a moment for work that waits,
+                    # in slices of at most ``idle_slice_s``: the loop must still read answers and send in between
                     for work in self.idle_work:
-                        work(loop.time() + delay - 0.0005)
+                        work(loop.time() + min(delay - 0.0005, self.idle_slice_s))
                     delay = self.clock.wall_at(env.peek()) - loop.time()
                 if delay > 0:
                     await self._sleep(delay)
