@@ -64,7 +64,9 @@ async def twin_rate(url: str, seconds: float, log_path: Path) -> tuple[float, La
     return count / elapsed, book
 
 
-def locust_rate(url: str, seconds: float, work: Path) -> float:
+def locust_rate(url: str, seconds: float, work: Path, processes: int = 1) -> float:
+    """Locust FastHttpUser's rate on the same payloads; ``processes`` > 1 forks that many workers (--processes),
+    each with ``IN_FLIGHT`` users."""
     profile = load_profile("qingke-mes-v1")
     payloads = []
     for name in MIX:
@@ -73,8 +75,10 @@ def locust_rate(url: str, seconds: float, work: Path) -> float:
     (work / "payloads.json").write_text(json.dumps(payloads))
     env = {**os.environ, "TWIN_BENCH_PAYLOADS": str(work / "payloads.json")}
     cmd = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locust_mes.py")), "--headless",
-           "-u", str(IN_FLIGHT), "-r", str(IN_FLIGHT), "-t", f"{int(seconds)}s", "-H", url,
+           "-u", str(IN_FLIGHT * processes), "-r", str(IN_FLIGHT * processes), "-t", f"{int(seconds)}s", "-H", url,
            "--csv", str(work / "locust"), "--only-summary", "--loglevel", "ERROR"]
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
     subprocess.run(cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    timeout=seconds + 60)
     with open(work / "locust_stats.csv", encoding="utf-8") as fh:

@@ -13,6 +13,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +255,23 @@ def test_summary_json_for_machines_says_what_the_report_says(full_run: Synthetic
     assert verdict["headline"] in html and verdict["slo_file"].endswith("default.yaml")
     assert summary["report"]["headline"] == verdict["headline"] and summary["report"]["met"] is verdict["met"]
     assert sum(c["passed"] is False for c in verdict["checks"]) == int(verdict["headline"].split()[3])
+
+
+
+def test_a_saturated_run_says_in_its_verdict_that_the_figures_are_the_twins_limit(
+    full_run: SyntheticRun, tmp_path: Path
+) -> None:
+    from tests.report.conftest import write_run
+    from twin.report import write_report
+
+    run = write_run(tmp_path, with_extras=False, wall_s=60)
+    summary = json.loads((run.path / "summary.json").read_text())
+    summary["pace"] = {"saturated": True, "speed_asked": 2000, "speed_achieved": 310.5, "saturated_s": 41.2}
+    (run.path / "summary.json").write_text(json.dumps(summary))
+    verdict = write_report(run.path, slo="default")
+    page = (run.path / "report.html").read_text(encoding="utf-8")
+    verdict_box = page[page.index('id="verdict"') : page.index("</div>\n", page.index('id="saturated"'))]
+    assert "speed 2000 asked, 310.5 achieved" in verdict_box
+    assert "the twin&#39;s limit, not the MES&#39;s" in verdict_box
+    assert "the twin: time saturated 41.2 s" in " ".join(c.describe() for c in verdict.failed)
+    assert 'id="saturated"' not in (full_run.path / "report.html").read_text(encoding="utf-8")  # kept its pace

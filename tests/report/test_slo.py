@@ -156,3 +156,25 @@ def test_twin_report_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert code == 2 and "no such run folder" in out
     code, out = _run_cli(["report", "build", str(run.path), "--slo", "no-such-slo"], monkeypatch, capsys)
     assert code == 2 and "no SLO file 'no-such-slo'" in out and "default" in out
+
+
+SATURATED = {
+    "saturated": True,
+    "speed_asked": 2000.0,
+    "speed_achieved": 310.5,
+    "pace": {"saturated": True, "speed_asked": 2000.0, "speed_achieved": 310.5, "saturated_s": 41.2},
+}
+
+
+def test_a_saturated_run_fails_twin_kept_pace_and_one_that_kept_up_passes(tmp_path: Path) -> None:
+    slo = load_slo("default")
+    assert slo.twin is not None and slo.twin["max_saturated_s"] == 0
+    failed = check(slo, {}, 1.0, SATURATED)
+    kept = next(c for c in failed.checks if c.objective == "twin kept pace")
+    assert kept.passed is False and kept.actual == 41.2 and "time saturated 41.2 s" in kept.describe()
+    calm = {"pace": {"saturated": False, "saturated_s": 0.0, "speed_asked": 20.0, "speed_achieved": 19.9}}
+    assert next(c for c in check(slo, {}, 1.0, calm).checks if c.objective == "twin kept pace").passed is True
+    older = next(c for c in check(slo, {}, 1.0, {}).checks if c.objective == "twin kept pace")
+    assert older.passed is None and "did not record its pace" in older.note  # a folder from before: not judged
+    alone = load_slo(_slo(tmp_path, "twin:\n  max_saturated_s: 5\n"))  # a file may check the twin alone
+    assert check(alone, {}, 1.0, SATURATED).failed[0].target == "the twin"

@@ -57,6 +57,9 @@ async def test_the_run_counts_what_the_mes_counts_and_writes_a_complete_folder(t
     mes = {op: s["requests"] for op, s in summary["mes_counts"]["operations"].items()}
     assert answered(summary) == mes
     assert summary["total"]["count"] > 300 and summary["total"]["failures"] == 0
+    pace = summary["pace"]  # whether the twin kept the pace asked (twin.sim.pace), said at the top as well
+    assert summary["speed_asked"] == pace["speed_asked"] == 60.0 and summary["saturated"] == pace["saturated"]
+    assert 0 < summary["speed_achieved"] <= 60.0 * 1.05 and pace["in_flight_most"] <= pace["in_flight_max"] + 20
     assert {"OperatorLogin", "Heartbeat", "TimeSynch", "State", "EquipmentProcessParam"} <= set(mes)
     rows = list(read_exchange_log(run.path / "exchanges.parquet"))
     assert len(rows) == summary["total"]["count"] == summary["exchanges_logged"]

@@ -25,6 +25,7 @@ line: bridge-test
 title: One X-Ray fed from a buffer, for the bridge tests
 profile: qingke-mes-v1
 warmup_s: 0
+power_on_s: 0          # the bridge, not the start-up: every host at once
 common_interfaces: [OperatorLogin, Heartbeat, State, Alarm]
 buffers:
   queue: {capacity: 500, initial: 400}

@@ -119,6 +119,7 @@ class Line:
     start: str = DEFAULT_START
     warmup_s: float = 0.0
     preroll_s: float = 172800.0  # longest pre-roll through a foreign MES (twin.run.preroll)
+    power_on_s: float = 60.0  # networked runs: each host powers on at a random moment of this window (0: at once)
     operator: dict[str, str] = field(default_factory=lambda: {"user": "op1001", "password": "pa55word"})
     offline_mes: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_OFFLINE_MES))
     buffers: dict[str, BufferSpec] = field(default_factory=dict)

@@ -161,6 +161,7 @@ def _context(
             "duration": fmt_duration(run.wall_s),
         },
         "verdict": verdict_view(verdict, slo.title if slo else None),
+        "saturated": extras.saturation(run.summary),
         "notes": notes,
         "answer": answers.headline(lost, slowest, g_rows[-1], run.wall_s),
         "lost": lost,

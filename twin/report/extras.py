@@ -15,6 +15,9 @@ Each reader returns None when the run recorded nothing of the kind, so the repor
 - outages: ``outages`` or ``link.outages``, each with its start and end (``start_wall``/``end_wall`` epoch
   seconds, or ``started``/``ended`` ISO times), ``backlog_max`` (or ``max_backlog``), ``drain_s``, ``queued``.
   Exchanges re-sent after an outage keep their original intended time in the log: that makes the backlog.
+- the twin's own pace: ``pace`` (``twin.sim.pace.PaceGovernor.report``: ``saturated``, ``speed_asked``,
+  ``speed_achieved``, ``saturated_s``...) or the same keys at the top; a saturated run's figures are the twin's
+  limit, and the report's verdict says so;
 - controls of the live web view (``twin run --web``): ``controls``, each ``{"at": epoch s, "control", "args",
   "ok"}``; the accepted ones are marked on the time plots.
 """
@@ -71,6 +74,30 @@ def hourly(summary: Mapping[str, Any]) -> list[float] | None:
 def cost(summary: Mapping[str, Any]) -> Any:
     """What the MES latency cost the line (a number or a mapping), or None."""
     return next((summary[k] for k in COST_KEYS if summary.get(k) is not None), None)
+
+
+def pace(summary: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """What the run says of its own pace (None: a run from before it said)."""
+    found = _mapping(summary.get("pace"))
+    if found is not None:
+        return found
+    return summary if "saturated" in summary else None
+
+
+def saturation(summary: Mapping[str, Any]) -> str:
+    """The verdict's sentence when the twin itself was the limit (empty when it kept the pace asked)."""
+    found = pace(summary)
+    if not found or not found.get("saturated"):
+        return ""
+    asked, achieved = _number(found.get("speed_asked")), _number(found.get("speed_achieved"))
+    held = _number(found.get("saturated_s"))
+    speeds = f" (speed {asked:g} asked, {achieved:,.1f} achieved)" if asked and achieved is not None else ""
+    during = f" for {held:,.1f} s of the run" if held else ""
+    return (
+        f"The twin could not send what its model asked{speeds}: it slowed virtual time{during} to the pace it kept "
+        "up with. These figures are the twin's limit, not the MES's: run fewer copies, a lower speed, or more "
+        "worker processes."
+    )
 
 
 def virtual_s(summary: Mapping[str, Any]) -> float | None:

@@ -24,6 +24,7 @@ from twin.errors import ConfigError, TwinError
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import InterfaceStats
 from twin.report.extras import interlocks as interlocks_of
+from twin.report.extras import pace as pace_of
 from twin.report.groups import ALL, OTHER, matches, merged, partition
 
 SCHEMA_NAME = "slo.schema.yaml"
@@ -51,6 +52,7 @@ class Slo:
     groups: dict[str, list[str]]
     objectives: list[dict[str, Any]]
     interlocks: list[InterlockObjective] = field(default_factory=list)
+    twin: Mapping[str, Any] | None = None  # the load tool's own objective: it kept the pace asked
 
     def interlock_limit(self, code: object) -> float | None:
         """The tightest reaction-time limit an interlock of ``code`` is held to (any equipment), for plots."""
@@ -159,9 +161,12 @@ def metric_label(key: str) -> str:
         hist, p = PERCENTILE_KEYS[key]
         name = "max" if p == 100.0 else f"p{p:g}"
         return f"{name} {'latency' if hist == 'latency' else 'service time'}"
-    return {"max_error_rate": "error rate", "min_rate_per_s": "throughput", "max_reaction_s": "reaction time"}.get(
-        key, key
-    )
+    return {
+        "max_error_rate": "error rate",
+        "min_rate_per_s": "throughput",
+        "max_reaction_s": "reaction time",
+        "max_saturated_s": "time saturated",
+    }.get(key, key)
 
 
 def slo_dirs() -> list[Path]:
@@ -203,7 +208,7 @@ def load_slo(ref: str | Path) -> Slo:
         worst = best_match(errors)  # for oneOf, the error of the branch that came closest
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise fail(list(worst.absolute_path), worst.message + more)
-    if not data.get("objectives") and not data.get("interlocks"):
+    if not data.get("objectives") and not data.get("interlocks") and not data.get("twin"):
         raise fail([], "an SLO file needs objectives or interlocks; this one checks nothing")
     groups = {str(k): [str(p) for p in v] for k, v in (data.get("groups") or {}).items()}
     for i, obj in enumerate(data.get("objectives") or []):
@@ -215,7 +220,8 @@ def load_slo(ref: str | Path) -> Slo:
             known = ", ".join([*groups, ALL, OTHER])
             raise fail(["objectives", i, "group"], f"unknown group {obj['group']!r}; known: {known}")
     objectives = list(data.get("objectives") or [])
-    return Slo(path, str(data.get("title", path.stem)), groups, objectives, _interlock_objectives(data))
+    twin = data.get("twin")
+    return Slo(path, str(data.get("title", path.stem)), groups, objectives, _interlock_objectives(data), twin)
 
 
 def _interlock_objectives(data: Mapping[str, Any]) -> list[InterlockObjective]:
@@ -275,7 +281,22 @@ def check(slo: Slo, stats: Mapping[str, InterfaceStats], wall_s: float, summary:
     recorded = interlocks_of(summary)
     for objective in slo.interlocks:
         verdict.checks.append(_interlock_check(objective, recorded))
+    if slo.twin is not None:
+        verdict.checks.append(_twin_check(slo.twin, summary))
     return verdict
+
+
+def _twin_check(objective: Mapping[str, Any], summary: Mapping[str, Any]) -> Check:
+    """The twin kept the pace asked: a run that saturated (it slowed virtual time because the process could not
+    send what the model asked, ``twin.sim.pace``) measured the twin, not the MES, and fails this objective."""
+    label, target, metric = str(objective.get("name") or "twin kept pace"), "the twin", "max_saturated_s"
+    limit = float(objective["max_saturated_s"])
+    pace = pace_of(summary)
+    if pace is None:
+        return Check(label, target, metric, limit, None, None, "the run did not record its pace (an older run folder)")
+    actual = float(pace.get("saturated_s") or 0.0)
+    passed = actual <= limit and not (limit == 0 and pace.get("saturated"))
+    return Check(label, target, metric, limit, actual, passed)
 
 
 def _interlock_check(objective: InterlockObjective, interlocks: list[dict[str, Any]] | None) -> Check:

@@ -66,11 +66,29 @@ def status_line(st: dict[str, Any], rate: float) -> str:
     if "mes-died" in st.get("faults", ()):
         link = "MES DIED"
     backlog = f", backlog {st['backlog']:,}" if st["backlog"] else ""
+    saturated = ""
+    if st.get("saturated"):  # the process cannot send what the model asks: virtual time slowed (twin.sim.pace)
+        saturated = (
+            f" | TWIN SATURATED: speed {st['speed_kept']:,.0f} of {st['speed_asked']:,.0f} asked"
+            " (the twin's limit, not the MES's)"
+        )
     return (
         f"{_hms(st['virtual_s'])} of {_hms(st['duration_s'])} virtual | cells out {st['cells_out']:,} | "
         f"{st['requests']:,} requests, {rate:,.0f}/s | p50 {st['p50_ms']:.1f} ms p99 {st['p99_ms']:.1f} ms | "
         f"errors {st['failures']:,} | late starts {st['late_starts']:,} | interlocks {st['interlocks']} | "
-        f"{link}{backlog}"
+        f"{link}{backlog}{saturated}"
+    )
+
+
+def pace_line(summary: dict[str, Any]) -> str:
+    """The closing line of a saturated run (empty when the twin kept the pace asked)."""
+    pace = summary.get("pace") or {}
+    if not pace.get("saturated"):
+        return ""
+    return (
+        f"TWIN SATURATED: this process could not send what the model asked at speed {pace['speed_asked']:g}; "
+        f"virtual time slowed to {pace['speed_achieved']:,.1f} on average (lowest {pace['speed_lowest_kept']:,.1f}) "
+        f"for {pace['saturated_s']:,.1f} s of wall time: these figures are the twin's limit, not the MES's"
     )
 
 
@@ -164,6 +182,9 @@ def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
     p50, p99 = (delays.get(p, delays.get(str(p), 0.0)) for p in (50, 99))
     late = takt.get("late_starts", 0)
     console.print(f"takt: send delay p50 {p50:.2f} ms, p99 {p99:.2f} ms, late starts (>5 ms) {late:,}")
+    line = pace_line(summary)
+    if line:
+        console.print(line)
     link = summary.get("link", {})
     for o in link.get("outages", []):
         console.print(

@@ -156,6 +156,8 @@ class NetworkedRun:
         self._owed: dict[str, int] | None = None  # records left in the outbox at the end, by operation
         self.target_checked = False  # --mes answered HTTP before the run (prepare checks it outside a loop)
         self.selfcheck: SelfCheck | None = None
+        self._backlog_seen: tuple[int, float] | None = None  # backlog, wall time it began to grow (pace governor)
+        self._measured_since = (time.time(), 0.0)  # epoch wall and bridge pause when the measured window started
         self.preroll = PreRoll(config.preroll_s, config.preroll_speed, config.speed) if config.preroll_s else None
         self.t0 = 0.0  # virtual time the measured window starts (the end of the pre-roll)
 
@@ -298,11 +300,29 @@ class NetworkedRun:
         self.selfcheck = SelfCheck.for_run(self.profile, processes, self.sim.clock.epoch, self._virtual_of)
         if self.selfcheck is not None and self.link is not None:
             self.link.observe = self.selfcheck.observe
+            self.sim.gateway.idle_work.append(self.selfcheck.drain)  # fed to the rules off the sending path
         assert isinstance(self.sim.gateway, Bridge)
         self.sim.gateway.max_in_flight = max(1024, 4 * self.config.connections + 2 * len(self._by_code))
+        self.sim.gateway.lag_sources.append(self._backlog_lag)
         await self.plcs.start(url, self._by_code)
         if self._stop_requested or self._aborted:  # Ctrl-C, or the MES died, while the run was starting
             self.sim.gateway.stop()
+
+    def _backlog_lag(self, now: float) -> float:
+        """How long (wall s) the backlog has grown while the MES answers: new records queue behind a re-upload
+        that goes one at a time, so a twin that makes them faster than it drains them is behind (the pace
+        governor slows the line until the drain wins; see twin.sim.pace)."""
+        link = self.link
+        if link is None or not link.online or not link.draining:
+            self._backlog_seen = None
+            return 0.0
+        backlog = link.outbox.appended - link.outbox.acked
+        seen = self._backlog_seen
+        if seen is None or backlog <= seen[0]:
+            self._backlog_seen = (backlog, now)
+            return 0.0
+        self._backlog_seen = (backlog, seen[1])
+        return now - seen[1]
 
     def _virtual_of(self, epoch_wall: float) -> float:
         """The run's virtual time at an epoch wall time (the bridge's clock; loop and epoch clocks aligned now)."""
@@ -368,14 +388,17 @@ class NetworkedRun:
             if self.folder.due():
                 self._finish_extra(kpis=False)
                 self.folder.checkpoint_in_background()
-                # What the model built since (units, trays, records) lives on too: move it out of the full
-                # collections as well, which would otherwise grow to 100-250 ms each. Short-lived cycles are
-                # collected young, before they could be frozen.
-                gc.freeze()
+            # What the model built since (units, trays, records, the self-check's reorder window: about a
+            # million objects in 20 s of 36 copies in realtime) lives on too: move it out of the full
+            # collections at every tick (it costs nothing: two lists spliced), which otherwise grow to a
+            # second each and stall every send. Frozen objects are still freed when no longer referenced;
+            # short-lived cycles are collected young, before they could be frozen.
+            gc.freeze()
             if progress is not None:
                 progress(self)
 
         start = time.time()
+        self._measured_since = (start, 0.0)
         try:
             if self.preroll is None:
                 await self.sim.arun(self.config.duration_s, progress=tick)
@@ -404,7 +427,7 @@ class NetworkedRun:
             self._end_preroll(now, because)
             return
         clock = self.sim.clock
-        pace, current = self.preroll.pace(), clock.speed_at(now) or self.config.speed
+        pace, current = self.preroll.pace(), clock.speed_asked_at(now) or self.config.speed
         if abs(pace - current) > 0.2 * current:  # as fast as the MES allows, not faster: see twin.run.preroll
             clock.change_from(now, [(now, pace)])
             assert isinstance(self.sim.gateway, Bridge)
@@ -417,6 +440,7 @@ class NetworkedRun:
         c = self.config
         self.preroll.end(now, because)
         self.t0 = now
+        self._measured_since = (time.time(), self.sim.gateway.paused_s)
         later = [(now + v, speed) for v, speed in self.shape.segments(c.speed, c.duration_s, parse_duration)]
         self.sim.clock.change_from(now, later)
         self.sim.gateway.end_at(now + c.duration_s)
@@ -524,11 +548,42 @@ class NetworkedRun:
             "backlog": (link.outbox.appended - link.outbox.acked) if link is not None else 0,
             "wall_s": time.time() - self.started,
             "faults": [f["kind"] for f in self.faults],
+            **self._pace_now(),
+        }
+
+    def _pace_now(self) -> dict[str, Any]:
+        """The pace asked and the one kept now, and whether the twin is saturated (twin.sim.pace)."""
+        sim = self.sim
+        if sim is None or not isinstance(sim.gateway, Bridge):
+            return {"saturated": False, "speed_asked": self.config.speed, "speed_kept": self.config.speed}
+        now = sim.env.now
+        return {
+            "saturated": sim.gateway.governor.saturated,
+            "speed_asked": sim.clock.speed_asked_at(now),
+            "speed_kept": sim.clock.speed_at(now),
+        }
+
+    def pace(self) -> dict[str, Any]:
+        """Whether the twin kept the pace asked over the measured window, for summary.json and the report: when
+        it did not, the figures are the twin's limit, not the MES's."""
+        sim = self.sim
+        if sim is None or not isinstance(sim.gateway, Bridge):
+            return {"saturated": False, "speed_asked": self.config.speed, "speed_achieved": None}
+        bridge = sim.gateway
+        since, paused = self._measured_since
+        wall = time.time() - since - (bridge.paused_s - paused)
+        achieved = (sim.env.now - self.t0) / wall if wall > 0 else 0.0
+        return bridge.governor.report(asked=self.config.speed, achieved=achieved) | {
+            "in_flight_max": bridge.max_in_flight,
+            "in_flight_most": bridge.most_in_flight,
         }
 
     def _finish_extra(self, *, kpis: bool = True) -> None:
         extra = self.folder.extra
         extra["run"] = self.status()
+        pace = extra["pace"] = self.pace()
+        for key in ("saturated", "speed_asked", "speed_achieved"):
+            extra[key] = pace[key]
         points = (50, 90, 99, 99.9)
         delays = HdrArrays(self.start_delay).values_at(points)
         extra["takt"] = {

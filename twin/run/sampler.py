@@ -191,11 +191,16 @@ class Sampler:
 
     def _speeds(self, wall: float, virtual: float) -> tuple[float | None, float]:
         sim = self.run.sim
-        asked = sim.clock.speed_at(virtual) if sim is not None else self.run.config.speed
+        asked = sim.clock.speed_asked_at(virtual) if sim is not None else self.run.config.speed
         achieved = 0.0
         if self._prev is not None and wall > self._prev[0]:
             achieved = (virtual - self._prev[1]) / (wall - self._prev[0])
         return asked, round(achieved, 3)
+
+    def _saturated(self) -> bool:
+        sim = self.run.sim
+        governor = getattr(sim.gateway, "governor", None) if sim is not None else None
+        return bool(governor is not None and governor.saturated)
 
     def sample(self) -> dict[str, Any]:
         """One tick: times and speeds, load per group over the last interval, errors, link, line output."""
@@ -230,6 +235,7 @@ class Sampler:
             "phase": "running" if sim is not None else "starting",
             "speed_asked": asked,
             "speed_achieved": achieved,
+            "saturated": self._saturated(),  # the twin slowed virtual time (twin.sim.pace)
             "groups": groups,
             "requests": total.count,
             "failures": total.failures,

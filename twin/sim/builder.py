@@ -247,14 +247,17 @@ class Simulation:
         self._cycles: dict[str, Pooled] = {}
         self._days: dict[int, str] = {}
         self.lines = [LineModel(self, k) for k in (copies or range(1, scale + 1))]
+        # Networked, the hosts power on over the line file's window (a plant's do not log in in one instant),
+        # each copy from its start offset (a factory's lines start apart); offline, where no MES is stormed, at
+        # once. The shift-start storm is a load shape (twin.sim.shapes).
+        window = line.power_on_s if speed is not None else 0.0
+        power = random.Random(seed_for(seed, 4_242))
         offsets = start_offsets or {}
         for model in self.lines:
             for eq in model.equipment:
-                if offsets.get(model.copy, 0.0) > 0:
-                    eq.power_on_s = offsets[model.copy]  # powered off until then: no state report either
-                    self.env.timeout(offsets[model.copy]).callbacks.append(lambda _e, eq=eq: eq.start())
-                else:
-                    eq.start()
+                after = offsets.get(model.copy, 0.0) + (power.uniform(0.0, window) if window > 0 else 0.0)
+                eq.power_on_s = after  # powered off until then: no state report either
+                eq.start(after)
         if mes_pushes if mes_pushes is not None else transport is None:
             fillers = [eq for m in self.lines for eq in m.equipment if eq.station.archetype == "filling"]
             self.mes.push_electrolyte(self.env, fillers, float(offline["electrolyte_batch_s"]))

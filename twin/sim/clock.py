@@ -12,6 +12,7 @@ that yield the answer event really wait for the MES; a slow answer slows the vir
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from typing import TypeVar
 import simpy
 
 from twin.profile.calls import Answer, Call, Transport
+from twin.sim.pace import PaceGovernor
 
 T = TypeVar("T")
 
@@ -31,7 +33,7 @@ class Clock:
     from that virtual time on, so wall and virtual time stay a continuous, increasing pair.
     """
 
-    __slots__ = ("_virtual", "_wall", "segments", "speed", "start_epoch", "wall0")
+    __slots__ = ("_virtual", "_wall", "asked", "cap", "segments", "speed", "start_epoch", "wall0")
 
     def __init__(
         self,
@@ -43,6 +45,8 @@ class Clock:
         self.start_epoch = start.timestamp() if isinstance(start, datetime) else float(start)
         self.speed = speed  # virtual seconds per wall second at the start; None offline
         self.segments = segments or ([(0.0, speed)] if speed is not None else [])
+        self.asked = list(self.segments)  # the pace asked (shape, controls); ``segments`` is the one kept
+        self.cap: float | None = None  # the pace governor's ceiling (twin.sim.pace): None when not saturated
         self.wall0 = 0.0
         self._virtual: list[float] = []
         self._wall: list[float] = []
@@ -86,18 +90,58 @@ class Clock:
         change made while the run goes (the live web view). Earlier segments stay, so wall and virtual time
         stay one continuous pair; the bridge must be woken to sleep by the new pace."""
         assert self.speed is not None and later and later[0][0] == virtual_s
+        self.asked = [*(seg for seg in self.asked if seg[0] < virtual_s), *later] or list(later)
+        self._keep_from(virtual_s, later)
+
+    def govern(self, virtual_s: float, cap: float | None) -> None:
+        """From ``virtual_s`` on, the pace is the one asked but at most ``cap`` (None: the one asked): the pace
+        governor's lever when the process cannot send what the model asks. The asked pace is kept, so the
+        run goes back to it (and to what is left of its load shape) when the cap is lifted."""
+        assert self.speed is not None
+        self.cap = cap
+        i = max(0, bisect_right([v for v, _ in self.asked], virtual_s) - 1)
+        later = [(virtual_s, self.asked[i][1]), *(seg for seg in self.asked[i + 1 :] if seg[0] > virtual_s)]
+        self._keep_from(virtual_s, later)
+
+    def _keep_from(self, virtual_s: float, later: list[tuple[float, float]]) -> None:
         kept = [seg for seg in self.segments if seg[0] < virtual_s] or [(0.0, self.segments[0][1])]
-        self.segments = [*kept, *later]
+        cap = self.cap
+        self.segments = [*kept, *((v, s if cap is None else min(s, cap)) for v, s in later)]
         self._virtual, self._wall = [], []
 
+    def rebase(self, wall_s: float) -> None:
+        """Every virtual instant from now on happens ``wall_s`` later: a model that fell that far behind the clock
+        goes on from where it is, instead of running after it (its calls would all be late)."""
+        self.wall0 += wall_s
+
     def speed_at(self, virtual_s: float) -> float | None:
+        """The pace kept at ``virtual_s`` (the governor's cap applied)."""
+        return self._at(self.segments, virtual_s)
+
+    def speed_asked_at(self, virtual_s: float) -> float | None:
+        """The pace asked at ``virtual_s`` (speed, load shape, controls), whatever the governor kept."""
+        return self._at(self.asked, virtual_s)
+
+    def _at(self, segments: list[tuple[float, float]], virtual_s: float) -> float | None:
         if self.speed is None:
             return None
-        i = max(0, bisect_right([v for v, _ in self.segments], virtual_s) - 1)
-        return self.segments[i][1]
+        i = max(0, bisect_right([v for v, _ in segments], virtual_s) - 1)
+        return segments[i][1]
 
     def epoch(self, virtual_s: float) -> float:
         return self.start_epoch + virtual_s
+
+
+def busy_s() -> float:
+    """Seconds this thread has run or waited to run (``/proc/thread-self/schedstat``: on the CPU + on the run
+    queue), so that a process that wants every cycle reads as busy on a machine shared with others; elsewhere
+    the process's CPU time."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as fh:
+            on_cpu, waiting = fh.read().split()[:2]
+        return (int(on_cpu) + int(waiting)) / 1e9
+    except (OSError, ValueError):
+        return time.process_time()
 
 
 class Bridge:
@@ -116,7 +160,19 @@ class Bridge:
         # their intended times, so the lateness is measured). Without it an overloaded twin keeps creating
         # requests until its own timers fire late and every host goes "offline" at once.
         self.max_in_flight = 1024
+        self.most_in_flight = 0  # the most calls in flight at once (bounded by max_in_flight)
         self.held_s = 0.0  # wall time the model spent waiting on back-pressure
+        self.paused_s = 0.0  # wall time virtual time stood still for the outside world (``hold_until``)
+        # Past what the process can send, virtual time slows down (twin.sim.pace) rather than the model falling
+        # ever further behind the clock: without it the lag grows until every call is late and times out.
+        self.governor = PaceGovernor(clock)
+        self._epoch_of_loop = 0.0  # epoch seconds - loop seconds (answers carry epoch send times)
+        self._sent = [0.0, 0]  # send delays (actual - intended) summed, and counted, since the last governor tick
+        # Other ways the twin falls behind, in wall seconds (a backlog its link cannot drain): the run adds them.
+        self.lag_sources: list[Callable[[float], float]] = []
+        # Work that can wait for an idle moment (the run's self-check), given the loop time to stop at.
+        self.idle_work: list[Callable[[float], None]] = []
+        self.idle_slice_s = 0.002
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
         self.late_calls = 0  # calls handed over more than 5 ms after their intended wall time
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +207,8 @@ class Bridge:
         self._tasks.add(task)
         self.in_flight += 1
         task.add_done_callback(lambda t: self._answered(call, event, t, then_s))
+        if self.in_flight > self.most_in_flight:
+            self.most_in_flight = self.in_flight
         return event
 
     def tell(self, call: Call, on_refused: Callable[[Call], None]) -> None:
@@ -166,6 +224,10 @@ class Bridge:
         exc = task.exception()
         answer = task.result() if exc is None else Answer(0, None, "", error=f"{type(exc).__name__}: {exc}")
         call.answer = answer
+        if answer.sent_wall and call.wall_s is not None:  # how late it left: the transport's queue counts too
+            sent = self._sent
+            sent[0] += answer.sent_wall - self._epoch_of_loop - call.wall_s
+            sent[1] += 1
         assert self._loop is not None
         delay = max(0.0, self.clock.virtual_at(self._loop.time()) - self.env.now)
         if then_s and answer.ok_for(call.op):
@@ -230,13 +292,16 @@ class Bridge:
         self.clock.wall0 = loop.time() - (self.clock.wall_at(env.now) - self.clock.wall0)
         self.end_at(until_s)
         next_progress = loop.time()
+        governor = self.governor
+        governor.reset(loop.time(), env.now, busy_s(), self.held_s)
+        self._epoch_of_loop = time.time() - loop.time()
         try:
             while not self._stop.processed and not self.stopping:
                 target = min(self.clock.virtual_at(loop.time()), self._until)
                 stepped = 0
                 yield_at = loop.time() + self.slice_s
                 while env.peek() <= target and stepped < self.batch and not self._stop.processed:
-                    if self._barriers and env.peek() > env.now:
+                    if (self._barriers and env.peek() > env.now) or self.in_flight >= self.max_in_flight:
                         break
                     env.step()
                     stepped += 1
@@ -247,10 +312,15 @@ class Bridge:
                     paused = loop.time()
                     await asyncio.gather(*barriers)
                     self.clock.wall0 += loop.time() - paused
+                    self.paused_s += loop.time() - paused
+                    governor.reset(loop.time(), env.now, busy_s(), self.held_s)
                     continue
                 if self._stop.processed:
                     break
-                if progress is not None and loop.time() >= next_progress:
+                now = loop.time()
+                if governor.due(now) and governor.tick(now, env.now, self._lag(now), busy_s(), self.held_s):
+                    continue  # the clock was re-based or its pace changed: the next step is by the new one
+                if progress is not None and now >= next_progress:
                     progress(env.now)
                     next_progress = loop.time() + progress_every_s
                 if self.in_flight >= self.max_in_flight:
@@ -259,6 +329,11 @@ class Bridge:
                     self.held_s += loop.time() - held
                     continue
                 delay = self.clock.wall_at(env.peek()) - loop.time()
+                if delay > 0.001 and self.idle_work:  # the model has nothing due: a moment for work that waits,
+                    # in slices of at most ``idle_slice_s``: the loop must still read answers and send in between
+                    for work in self.idle_work:
+                        work(loop.time() + min(delay - 0.0005, self.idle_slice_s))
+                    delay = self.clock.wall_at(env.peek()) - loop.time()
                 if delay > 0:
                     await self._sleep(delay)
                 else:
@@ -268,6 +343,16 @@ class Bridge:
                 await self.close()
         if progress is not None:
             progress(env.now)
+
+    def _lag(self, now: float) -> float:
+        """How late the twin is, in wall seconds: its model (the next due event) or its sends (the mean delay of
+        the calls answered since the last look, from their intended time to leaving: a transport that cannot
+        keep up queues them behind the connections)."""
+        model = now - self.clock.wall_at(min(self.env.peek(), self._until))
+        total, count = self._sent
+        self._sent = [0.0, 0]
+        self._epoch_of_loop = time.time() - now
+        return max(0.0, model, total / count if count else 0.0, *(source(now) for source in self.lag_sources))
 
     def end_at(self, until_s: float) -> None:
         """Run until virtual time ``until_s`` (set again while it runs: the end of a pre-roll moves the end)."""

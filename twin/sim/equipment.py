@@ -157,8 +157,13 @@ class Equipment(Reporting):
         return None
 
     # -- life cycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        self.env.process(self.main())
+    def start(self, after_s: float = 0.0) -> None:
+        """Power the host on now, or ``after_s`` virtual seconds from now (a plant's hosts do not start in step)."""
+        self.env.process(self._power_on(after_s) if after_s > 0 else self.main())
+
+    def _power_on(self, after_s: float) -> Proc:
+        yield self.env.timeout(after_s)
+        yield from self.main()
 
     def main(self) -> Proc:
         asked = self.env.now
