@@ -16,6 +16,7 @@ from tests.test_run_cli import twin
 from twin.errors import ConfigError
 from twin.line.factory import FactoryFileError, available_factories, is_factory, load_factory
 from twin.metrics import read_exchange_log
+from twin.run.merge import merge_pace
 from twin.run.networked import NetConfig
 from twin.run.plan import chunks, plan_shards
 from twin.run.sharded import prepare_sharded
@@ -88,6 +89,7 @@ def test_a_factory_runs_in_one_process_without_ray(tmp_path: Path, monkeypatch: 
     assert [(s.worker, s.copies) for s in run.shards] == [(0, (1, 2, 3))]
     summary = asyncio.run(run.run())
     assert summary["state"] == "finished" and summary["hurt"] == [] and summary["sharded"]["backend"] == "in-process"
+    assert summary["speed_asked"] == 60.0 and summary["pace"]["speed_achieved"] == summary["speed_achieved"] > 0
     shard = json.loads((run.path / "shards" / "0" / "summary.json").read_text())
     assert summary["total"]["count"] == shard["total"]["count"] > 0
     # copy 3 powers on 90 s in: nothing from its hosts before, its first word a login (no state before it)
@@ -123,7 +125,7 @@ def test_a_sharded_run_that_is_hurt_exits_3(
         return summary
 
     monkeypatch.setattr(run_sharded, "run_sharded_live", hurt_run)
-    monkeypatch.setattr(run_sharded, "report_run", lambda *_a: None)
+    monkeypatch.setattr("twin.commands.report.report_run", lambda *_a: None)  # close_run imports it when called
     monkeypatch.setattr(run_sharded, "print_sharded_summary", lambda *_a: None)
     code, out = twin(["run", str(FACTORY_MINI), "--reports", str(tmp_path)], capsys, monkeypatch)
     assert code == 3, out
@@ -149,3 +151,12 @@ def test_the_line_kpis_of_shards_of_one_line_add_up_like_one_model() -> None:
     assert merged["yield_rty"] == pytest.approx(390 / 400) and merged["bottleneck"] == "winding"
     assert merged["buffers"][0]["final"] == 6 and merged["calls"][0]["total"] == 20
     assert merge_kpis([part(1, 1, 0, 1, 1), {**part(1, 1, 0, 1, 1), "line": "other"}]) is None
+
+
+def test_one_saturated_shard_makes_the_run_s_figures_the_twin_s_limit() -> None:
+    kept = {"saturated": False, "speed_achieved": 39.8, "saturated_s": 0.0, "saturations": 0}
+    slowed = {"saturated": True, "speed_achieved": 31.5, "saturated_s": 12.5, "saturations": 2}
+    merged = merge_pace([kept, slowed], 40.0)
+    assert merged["saturated"] is True and merged["speed_asked"] == 40.0 and merged["speed_achieved"] == 31.5
+    assert merged["pace"]["saturated_s"] == 12.5 and merged["pace"]["shards_saturated"] == [1]
+    assert merge_pace([kept, kept], 40.0)["saturated"] is False

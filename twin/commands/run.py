@@ -15,16 +15,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.commands.report import load_slo_early, report_run, slo_option
-from twin.commands.run_checks import check_mes_args, mark_interrupted
+from twin.commands.report import load_slo_early, slo_option
+from twin.commands.run_checks import check_mes_args, close_run
 from twin.commands.run_sharded import run_sharded_command
 from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.line.factory import is_factory
-from twin.report import write_report
-from twin.report.slo import SloNotMet
-from twin.run.hurt import RunHurt
-from twin.run.interrupts import EXIT_INTERRUPTED, INTERRUPTS
+from twin.run.interrupts import INTERRUPTS
 from twin.run.live import print_live_summary, run_live
 from twin.run.networked import NetConfig, prepare
 from twin.run.web import WebAddress
@@ -188,30 +185,7 @@ def run(
     with INTERRUPTS.stopping(session.stop):  # Ctrl-C/SIGTERM: stop at the next step, write the whole folder
         summary = run_live(session, quiet=as_json, web=web_address)
     # From here a signal waits until the folder (report, plots, CSV, verdict) is whole; then exit 130.
-    interrupted = summary.get("state") == "interrupted" or INTERRUPTS.received is not None
-    hurt = summary.get("hurt") or []
-    if as_json:
-        verdict = write_report(session.path, slo=slo_path)
-        summary = json.loads((session.path / "summary.json").read_text(encoding="utf-8"))
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-        slo_failed: SloNotMet | None = None if verdict.met else SloNotMet(verdict.headline())
-    else:
-        print_live_summary(session, summary)
-        slo_failed = None
-        try:
-            report_run(session.path, slo_path)  # every run folder gets its report and verdict
-        except SloNotMet as exc:
-            slo_failed = exc
-    if INTERRUPTS.received is not None:
-        interrupted = True
-        mark_interrupted(session.path, INTERRUPTS.received, INTERRUPTS.phase)
-    if interrupted:
-        click.echo(f"interrupted: the run folder is complete: {session.path}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)  # the folder is complete, the run is not
-    if hurt:
-        raise RunHurt("; ".join(hurt))  # exit 3: a run that lost its MES or records never passes as done
-    if slo_failed is not None:
-        raise slo_failed
+    close_run(session.path, summary, slo_path, as_json=as_json, print_summary=lambda s: print_live_summary(session, s))
 
 
 def _offline(

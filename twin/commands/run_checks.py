@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,3 +60,46 @@ def mark_interrupted(folder: Path, signum: int, phase: str | None) -> None:
     summary["state"] = "interrupted"
     summary["interrupted"] = {"signal": signal.Signals(signum).name, "during": during}
     write_json(path, summary)
+
+
+def close_run(
+    path: Path,
+    summary: dict[str, Any],
+    slo_path: Path | None,
+    *,
+    as_json: bool,
+    print_summary: Callable[[dict[str, Any]], None],
+) -> None:
+    """After a run (one process or sharded): the summary said, the report and verdict written, and the exit
+    code: 130 interrupted (the folder is whole, the run is not), 3 hurt (a run that lost its MES, a shard or
+    records never passes as done), 1 an SLO not met. A signal from here on waits until the folder is whole."""
+    from twin.commands.report import report_run
+    from twin.report import write_report
+    from twin.report.slo import SloNotMet
+    from twin.run.hurt import RunHurt
+    from twin.run.interrupts import EXIT_INTERRUPTED, INTERRUPTS
+
+    interrupted = summary.get("state") == "interrupted" or INTERRUPTS.received is not None
+    hurt = summary.get("hurt") or []
+    slo_failed: SloNotMet | None = None
+    if as_json:
+        verdict = write_report(path, slo=slo_path)
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+        slo_failed = None if verdict.met else SloNotMet(verdict.headline())
+    else:
+        print_summary(summary)
+        try:
+            report_run(path, slo_path)  # every run folder gets its report and verdict
+        except SloNotMet as exc:
+            slo_failed = exc
+    if INTERRUPTS.received is not None:
+        interrupted = True
+        mark_interrupted(path, INTERRUPTS.received, INTERRUPTS.phase)
+    if interrupted:
+        click.echo(f"interrupted: the run folder is complete: {path}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+    if hurt:
+        raise RunHurt("; ".join(hurt))
+    if slo_failed is not None:
+        raise slo_failed

@@ -7,17 +7,10 @@ rate, one report of the whole folder, and the same exit codes (130 interrupted, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import click
-
-from twin.commands.report import report_run
-from twin.commands.run_checks import check_mes_args, mark_interrupted
-from twin.report import write_report
-from twin.report.slo import SloNotMet
-from twin.run.hurt import RunHurt
-from twin.run.interrupts import EXIT_INTERRUPTED, INTERRUPTS
+from twin.commands.run_checks import check_mes_args, close_run
+from twin.run.interrupts import INTERRUPTS
 from twin.run.networked import NetConfig
 from twin.run.sharded import prepare_sharded
 from twin.run.shardlive import print_sharded_summary, run_sharded_live
@@ -37,27 +30,6 @@ def run_sharded_command(
     session = prepare_sharded(ref, config, workers=workers, ray_address=ray_address)
     with INTERRUPTS.stopping(session.stop):
         summary = run_sharded_live(session, quiet=as_json, web=web)
-    interrupted = summary.get("state") == "interrupted" or INTERRUPTS.received is not None
-    hurt = summary.get("hurt") or []
-    slo_failed: SloNotMet | None = None
-    if as_json:
-        verdict = write_report(session.path, slo=slo_path)
-        summary = json.loads((session.path / "summary.json").read_text(encoding="utf-8"))
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
-        slo_failed = None if verdict.met else SloNotMet(verdict.headline())
-    else:
-        print_sharded_summary(session, summary)
-        try:
-            report_run(session.path, slo_path)
-        except SloNotMet as exc:
-            slo_failed = exc
-    if INTERRUPTS.received is not None:
-        interrupted = True
-        mark_interrupted(session.path, INTERRUPTS.received, INTERRUPTS.phase)
-    if interrupted:
-        click.echo(f"interrupted: the run folder is complete: {session.path}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
-    if hurt:
-        raise RunHurt("; ".join(hurt))
-    if slo_failed is not None:
-        raise slo_failed
+    close_run(
+        session.path, summary, slo_path, as_json=as_json, print_summary=lambda s: print_sharded_summary(session, s)
+    )

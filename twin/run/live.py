@@ -10,7 +10,8 @@ import asyncio
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -87,7 +88,8 @@ def pace_line(summary: dict[str, Any]) -> str:
         return ""
     return (
         f"TWIN SATURATED: this process could not send what the model asked at speed {pace['speed_asked']:g}; "
-        f"virtual time slowed to {pace['speed_achieved']:,.1f} on average (lowest {pace['speed_lowest_kept']:,.1f}) "
+        f"virtual time slowed to {pace['speed_achieved'] or 0:,.1f} on average (lowest "
+        f"{pace.get('speed_lowest_kept') or pace['speed_achieved'] or 0:,.1f}) "
         f"for {pace['saturated_s']:,.1f} s of wall time: these figures are the twin's limit, not the MES's"
     )
 
@@ -127,21 +129,33 @@ def run_live(session: NetworkedRun, *, quiet: bool = False, web: WebAddress | No
 
     session.on_fault.append(lambda fault: err.print(fault_line(fault)))  # at once, above the live view
 
-    async def main() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.run.interrupts)
-            INTERRUPTS.attach(loop)
-        else:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, session.stop)
-        if quiet:
-            return await session.run()
-        if err.is_terminal:
-            with Live("starting...", console=err, refresh_per_second=4, transient=True) as live:
-                return await session.run(LiveView(err, live))
-        return await session.run(LiveView(err, None))
+    main = drive(session, err, lambda live: LiveView(err, live), quiet=quiet)
+    return asyncio.run(with_web_view(main, session, web, err.print))  # --web: the page around the run
 
-    return asyncio.run(with_web_view(main(), session, web, err.print))  # --web: the page around the run
+
+class Runnable(Protocol):
+    def stop(self) -> None: ...
+
+    async def run(self, progress: Any = None) -> dict[str, Any]: ...
+
+
+async def drive(
+    session: Runnable, err: Console, view: Callable[[Live | None], Any], *, quiet: bool = False
+) -> dict[str, Any]:
+    """Run ``session`` (one run or a sharded one) with ``view(live)`` as its progress, redrawn on a terminal
+    and printed as plain lines elsewhere; Ctrl-C (SIGINT) or SIGTERM ends it cleanly."""
+    loop = asyncio.get_running_loop()
+    if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.run.interrupts)
+        INTERRUPTS.attach(loop)
+    else:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, session.stop)
+    if quiet:
+        return await session.run()
+    if err.is_terminal:
+        with Live("starting...", console=err, refresh_per_second=4, transient=True) as live:
+            return await session.run(view(live))
+    return await session.run(view(None))
 
 
 def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:

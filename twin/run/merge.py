@@ -94,6 +94,8 @@ def merge_shards(run: ShardedRunView, results: dict[int, Any], state: str) -> di
             "cells_out": int(summary.get("cells_out", 0)),
             "virtual_s": float(summary.get("run", {}).get("virtual_s", 0.0)),
             "hurt": summary.get("hurt", []),
+            "saturated": bool(summary.get("saturated")),
+            "speed_achieved": summary.get("speed_achieved"),
         }
         if end.get("error"):
             entry["error"] = end["error"]
@@ -131,6 +133,7 @@ def merge_shards(run: ShardedRunView, results: dict[int, Any], state: str) -> di
             "shards": len(run.shards),
         },
         "shards": shards,
+        **merge_pace([s.get("pace") or {} for s in summaries], run.config.speed),
         "run": {
             "virtual_s": max((e["virtual_s"] for e in shards), default=0.0),
             "duration_s": run.config.duration_s,
@@ -191,3 +194,21 @@ def merged_book(paths: list[Path]) -> LatencyBook:
         if isinstance(encoded, dict):
             book.merge_encoded(encoded)
     return book
+
+
+def merge_pace(paces: list[dict[str, Any]], asked: float) -> dict[str, Any]:
+    """The twin kept the pace asked only if every shard did: one saturated shard makes the run's figures the
+    twin's limit (its copies sent less than asked). The speed achieved is the slowest shard's."""
+    achieved = [float(p["speed_achieved"]) for p in paces if p.get("speed_achieved") is not None]
+    pace = {
+        "saturated": any(p.get("saturated") for p in paces),
+        "speed_asked": asked,
+        "speed_achieved": min(achieved) if achieved else None,
+        "speed_lowest_kept": min(
+            (float(p["speed_lowest_kept"]) for p in paces if p.get("speed_lowest_kept") is not None), default=None
+        ),
+        "saturated_s": max((float(p.get("saturated_s") or 0.0) for p in paces), default=0.0),
+        "saturations": sum(int(p.get("saturations") or 0) for p in paces),
+        "shards_saturated": [i for i, p in enumerate(paces) if p.get("saturated")],
+    }
+    return {"pace": pace, **{k: pace[k] for k in ("saturated", "speed_asked", "speed_achieved")}}

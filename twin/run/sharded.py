@@ -290,6 +290,7 @@ class ShardedRun:
         for st in sts:
             merged.add(HdrHistogram.decode(st["latency_hdr"].encode("ascii")))
         p50, p99 = HdrArrays(merged).values_at((50, 99)) if merged.get_total_count() else (0.0, 0.0)
+        asked = self.config.speed
         out |= {
             "virtual_s": max((st["virtual_s"] for st in sts), default=0.0),
             "duration_s": self.config.duration_s,
@@ -298,6 +299,10 @@ class ShardedRun:
             "online": all(st.get("online", True) for st in sts),
             "wall_s": time.time() - self.started,
             "faults": [f["kind"] for f in self.faults],
+            # one saturated shard is the twin's limit (twin.sim.pace); the pace kept is the slowest shard's
+            "saturated": any(st.get("saturated") for st in sts),
+            "speed_asked": asked,
+            "speed_kept": min((float(st.get("speed_kept", asked)) for st in sts), default=asked),
             "shards": [
                 {
                     "shard": s.index,

@@ -9,7 +9,6 @@ fed by ``twin.run.shardweb`` from the shards' samples.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from typing import Any
 
@@ -17,8 +16,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from twin.run.interrupts import INTERRUPTS
-from twin.run.live import LiveView, fault_line, fault_summary, status_line
+from twin.run.live import LiveView, drive, fault_line, fault_summary, pace_line, status_line
 from twin.run.sharded import ShardedRun
 from twin.run.web import WebAddress
 
@@ -65,25 +63,12 @@ def run_sharded_live(session: ShardedRun, *, quiet: bool = False, web: WebAddres
 
         return tick
 
-    async def main() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        if INTERRUPTS.mode == "stop":
-            INTERRUPTS.attach(loop)
-        else:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, session.stop)
-        if quiet:
-            return await session.run()
-        if err.is_terminal:
-            with Live("starting...", console=err, refresh_per_second=4, transient=True) as live:
-                return await session.run(view(live))
-        return await session.run(view(None))
-
+    main = drive(session, err, view, quiet=quiet)
     if web is None:
-        return asyncio.run(main())
+        return asyncio.run(main)
     from twin.run.shardweb import with_sharded_web_view
 
-    return asyncio.run(with_sharded_web_view(main(), session, web, err.print))
+    return asyncio.run(with_sharded_web_view(main, session, web, err.print))
 
 
 def _status(st: dict[str, Any], inner: LiveView) -> str:
@@ -120,6 +105,10 @@ def print_sharded_summary(session: ShardedRun, summary: dict[str, Any]) -> None:
             f"{s['cells_out']:,}",
         )
     console.print(table)
+    saturated = pace_line(summary)
+    if saturated:
+        shards = ", ".join(str(i) for i in summary.get("pace", {}).get("shards_saturated", []))
+        console.print(f"{saturated} (shards {shards})")
     for line in fault_summary(summary):
         console.print(line)
     console.print(f"run folder: {session.path}")
