@@ -128,3 +128,33 @@ async def test_a_kept_alive_connection_the_server_dropped_is_not_a_failure() -> 
     await pool.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_any_method_and_query_with_the_answer_s_headers_for_a_forwarding_proxy() -> None:
+    """The proxy's upstream (twin.hil.proxy) sends what the host sent: method, path and query, as is."""
+
+    async def any_request(request: web.Request) -> web.Response:
+        text = f"{request.method} {request.path_qs} {await request.text()}"
+        return web.Response(text=text, content_type="text/x-mes", headers={"X-Mes": "A"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", any_request)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        pool = HttpPool(url, keep_headers=True)
+        status, body, headers = await pool.request("GET", "/api/v1/x?EquipmentCode=A02-WIND-01", b"")
+        assert (status, body) == (200, b"GET /api/v1/x?EquipmentCode=A02-WIND-01 ")
+        kept = {k.lower(): v for k, v in headers}
+        assert kept[b"content-type"].startswith(b"text/x-mes") and kept[b"x-mes"] == b"A"
+        status, body, headers = await pool.request("PUT", "/y", b"{}", b"Content-Type: application/json\r\n")
+        assert (status, body) == (200, b"PUT /y {}") and len(headers) >= 2  # a second answer: its own headers
+        await pool.close()
+        hot = HttpPool(url)  # the hot path keeps no headers (httptools then calls no header callback)
+        assert (await hot.request("POST", "/z", b"1"))[2] == []
+        await hot.close()
+    finally:
+        await runner.cleanup()

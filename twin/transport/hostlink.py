@@ -44,6 +44,7 @@ from typing import Any
 from twin.metrics.exchange import NO_ANSWER
 from twin.profile import Operation, Profile
 from twin.profile.calls import Answer, Call
+from twin.profile.casing import lower_keys
 from twin.transport.http import MesClient, Reply
 from twin.transport.lanes import Lanes
 from twin.transport.outbox import Outbox, Owed
@@ -65,7 +66,7 @@ def is_record(op: Operation) -> bool:
     if op.operation_id in NOT_HISTORY or op.direction != "client-to-server":
         return False
     schema = op.response_schemas.get("200") or {}
-    props = {str(k).lower(): v for k, v in (schema.get("properties") or {}).items()}
+    props = lower_keys(schema.get("properties") or {})
     data = props.get("data")
     return data is None or (data.get("type") in (None, "null") and not data.get("anyOf"))
 
@@ -300,7 +301,7 @@ class HostLink:
     def _remember(self, equipment: str, reply: Reply) -> str | None:
         data = reply.data if reply.ok else None
         if isinstance(data, dict):
-            token = {str(k).lower(): v for k, v in data.items()}.get("authorization")
+            token = lower_keys(data).get("authorization")
             if token:
                 self.tokens[equipment] = str(token)
                 self._logged_in.setdefault(equipment, asyncio.Event()).set()

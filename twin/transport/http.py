@@ -18,6 +18,7 @@ import orjson
 
 from twin.metrics.exchange import NO_ANSWER, Exchange
 from twin.profile import Operation
+from twin.profile.casing import lower_keys
 from twin.transport.pool import HttpError, HttpPool
 
 JSON_HEADER = b"Content-Type: application/json\r\n"
@@ -47,7 +48,7 @@ def _envelope(op: Operation, raw: bytes) -> tuple[Any, str, Any, str]:
     if not isinstance(payload, dict):
         return None, "", payload, "answer is not a JSON object"
     body = op.normalise(payload, "200")
-    lowered = {k.lower(): v for k, v in body.items()} if "code" not in body else body
+    lowered = lower_keys(body) if "code" not in body else body
     return lowered.get("code"), str(lowered.get("msg") or ""), lowered.get("data"), ""
 
 
