@@ -266,22 +266,28 @@ class Sampler:
         """A coarse point of the whole-run history: the samples since the last one, with exact percentiles."""
         if not samples:
             return None
-        last = samples[-1]
         groups = {}
         for g, counts in self._minute.items():
             p50, p99 = self.pct.ms(counts, (50, 99))
             rps = sum(s["groups"].get(g, {}).get("rps", 0.0) for s in samples) / len(samples)
             groups[g] = {"rps": round(rps, 2), "p50": p50, "p99": p99}
         self._minute.clear()
-        return {
-            "t": last["t"],
-            "wall_s": last["wall_s"],
-            "virtual_s": last["virtual_s"],
-            "speed_asked": last["speed_asked"],
-            "speed_achieved": round(sum(s["speed_achieved"] for s in samples) / len(samples), 3),
-            "groups": groups,
-            "errors_per_s": round(sum(s["errors_per_s"] for s in samples) / len(samples), 2),
-            "link": last["link"],
-            "cells_out": last["cells_out"],
-            "cells_per_hour": last["cells_per_hour"],
-        }
+        return minute_point(samples, groups)
+
+
+def minute_point(samples: list[Mapping[str, Any]], groups: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """A point of the whole-run history from the samples since the last one (one run's or a sharded run's):
+    the latest state, mean rates and speed, and the groups' figures as the caller merged them."""
+    last, n = samples[-1], len(samples)
+    return {
+        "t": last["t"],
+        "wall_s": last["wall_s"],
+        "virtual_s": last["virtual_s"],
+        "speed_asked": last["speed_asked"],
+        "speed_achieved": round(sum(s["speed_achieved"] for s in samples) / n, 3),
+        "groups": groups,
+        "errors_per_s": round(sum(s["errors_per_s"] for s in samples) / n, 2),
+        "link": last["link"],
+        "cells_out": last["cells_out"],
+        "cells_per_hour": last["cells_per_hour"],
+    }

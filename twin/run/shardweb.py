@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from twin.line.model import copy_code
 from twin.run.controls import Controls, Refused
-from twin.run.sampler import ALL, GROUPS, OTHER, STATES
+from twin.run.sampler import ALL, GROUPS, OTHER, STATES, minute_point
 from twin.run.sharded import ShardedRun
 from twin.run.web import WebAddress, WebView
 
@@ -143,6 +143,7 @@ class ShardedSampler:
             "phase": "running" if got else "starting",
             "speed_asked": first.get("speed_asked", self.run.config.speed),
             "speed_achieved": round(sum(s["speed_achieved"] for _, s in got) / len(got), 3) if got else 0.0,
+            "saturated": any(s.get("saturated") for _, s in got),  # one shard's limit is the twin's (twin.sim.pace)
             "groups": groups,
             "requests": sums["requests"],
             "failures": sums["failures"],
@@ -159,24 +160,12 @@ class ShardedSampler:
         """A coarse point of the history: the mean rates of the samples since the last one, the highest p99."""
         if not samples:
             return None
-        last = samples[-1]
         groups: dict[str, dict[str, float]] = {}
         for g in {g for s in samples for g in s["groups"]}:
             points = [s["groups"][g] for s in samples if g in s["groups"]]
             groups[g] = {"rps": round(sum(p["rps"] for p in points) / len(samples), 2),
                          "p50": max(p["p50"] for p in points), "p99": max(p["p99"] for p in points)}  # fmt: skip
-        return {
-            "t": last["t"],
-            "wall_s": last["wall_s"],
-            "virtual_s": last["virtual_s"],
-            "speed_asked": last["speed_asked"],
-            "speed_achieved": round(sum(s["speed_achieved"] for s in samples) / len(samples), 3),
-            "groups": groups,
-            "errors_per_s": round(sum(s["errors_per_s"] for s in samples) / len(samples), 2),
-            "link": last["link"],
-            "cells_out": last["cells_out"],
-            "cells_per_hour": last["cells_per_hour"],
-        }
+        return minute_point(samples, groups)
 
 
 class ShardedControls(Controls):
