@@ -57,33 +57,6 @@ def sent_rate(shards_dir: Path) -> tuple[int, float, float]:
     return len(walls), len(walls) / span, len(later) / max(later[-1] - later[0], 1e-9)
 
 
-def locust_processes(url: str, seconds: float, work: Path, *, processes: int) -> float:
-    """Locust's rate on the payloads of ``bench_transport`` with ``--processes N`` (its own multi-process mode)."""
-    import csv
-    import os
-    import subprocess
-
-    from benchmarks.bench_transport import IN_FLIGHT, MIX
-    from twin.profile import load_profile
-
-    profile = load_profile("qingke-mes-v1")
-    payloads = []
-    for name in MIX:
-        op = profile.operation(name)
-        payloads.append([op.path, profile.build_request(op, op.request_examples["realistic"])])
-    (work / "payloads.json").write_text(json.dumps(payloads))
-    env = {**os.environ, "TWIN_BENCH_PAYLOADS": str(work / "payloads.json")}
-    users = IN_FLIGHT * processes
-    cmd = [sys.executable, "-m", "locust", "-f", str(Path(__file__).with_name("locust_mes.py")), "--headless",
-           "--processes", str(processes), "-u", str(users), "-r", str(users), "-t", f"{int(seconds)}s", "-H", url,
-           "--csv", str(work / "locust"), "--only-summary", "--loglevel", "ERROR"]  # fmt: skip
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    subprocess.run(cmd, env=env, check=False, timeout=seconds + 90, **quiet)
-    with open(work / "locust_stats.csv", encoding="utf-8") as fh:
-        total = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
-    return float(total["Requests/s"])
-
-
 def one(url: str, workers: int, copies: int, speed: float, duration_s: float, reports: Path) -> dict[str, Any]:
     from twin.run.networked import NetConfig
     from twin.run.sharded import prepare_sharded
@@ -130,6 +103,7 @@ def main() -> None:
     parser.add_argument("--locust", action="store_true", help="also Locust --processes 2 on the same payloads")
     args, _ = parser.parse_known_args(sys.argv[1:] if __name__ == "__main__" else [])
     from benchmarks.bench_run import canned_answers
+    from benchmarks.bench_transport import locust_rate
     from benchmarks.nginx_stub import nginx_binary, nginx_stub
 
     if nginx_binary() is None:
@@ -163,7 +137,7 @@ def main() -> None:
             print(f"ratio 2 workers / 1 worker: {results[1]['rate'] / max(results[0]['rate'], 1e-9):.2f}x")
             if args.locust:
                 with tempfile.TemporaryDirectory(prefix="twin-bench-locust-") as ld:
-                    locust = locust_processes(url, 20.0, Path(ld), processes=2)
+                    locust = locust_rate(url, 20.0, Path(ld), processes=2)
                 print(f"Locust --processes 2 (FastHttpUser): {locust:,.0f} req/s; "
                       f"2 workers / Locust: {results[1]['rate'] / max(locust, 1e-9):.2f}x")  # fmt: skip
     finally:
