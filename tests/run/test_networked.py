@@ -173,9 +173,16 @@ async def test_the_energy_uplink_reports_the_lines_own_consumption(tmp_path: Pat
 
 
 async def test_line_a02_keeps_the_hosts_rules_where_the_mes_keeps_no_recipe(tmp_path: Path) -> None:
-    """Aging, OCV and sorting get an empty 2.7 from the embedded MES: no 2.9 to send, and no rule broken."""
+    """Aging, OCV and sorting get an empty 2.7 from the embedded MES: no 2.9 to send, and no rule broken.
+
+    And the warm line's go-live: the warehouse powers on within the first minute, after the chambers told the MES
+    their opening cells; its 2.47 must not report those again (221 refusals "already a product", then 2.11
+    refused for every roll the refused batches held)."""
     run = prepare("line-A02", config(tmp_path, duration_s=180.0, speed=30.0))
     summary = await run.run()
+    assert summary["interfaces"]["MaterialInventory"]["failures"] == 0, summary["interfaces"]["MaterialInventory"]
+    failed = {op: s["by_code"] for op, s in summary["interfaces"].items() if s["failures"]}
+    assert summary["total"]["failures"] == 0, failed
     conformance = summary["conformance"]
     assert conformance["hosts"] == run.line.equipment_count() and conformance["exchanges_checked"] > 1000
     assert conformance["violations"] == 0, conformance["examples"]

@@ -463,17 +463,19 @@ class NetworkedRun:
             asyncio.get_running_loop().create_task(self.admin.post_json("/admin/opening-wip", doc))
         )
 
-    def _opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
-        """Tell the embedded MES about cells already in the line; the model waits until it has them."""
+    def _opening(self, equipment: str, cells: list[str], tray: str | None) -> bool:
+        """Tell the embedded MES about cells already in the line; the model waits until it has them. False: the
+        MES is foreign (its opening WIP is its own data load; the warehouse's 2.47 is all the twin says)."""
         if self.selfcheck is not None:
             self.selfcheck.opening(equipment, cells, tray)
         if self.admin is None:
             unknown = self.folder.extra.get("opening_wip_unknown_to_mes", 0)
             self.folder.extra["opening_wip_unknown_to_mes"] = unknown + len(cells)
-            return
+            return False
         assert self.sim is not None and isinstance(self.sim.gateway, Bridge)
         task = asyncio.get_running_loop().create_task(self._send_opening(equipment, cells, tray))
         self.sim.gateway.hold_until(task)
+        return True
 
     async def _send_opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         assert self.admin is not None

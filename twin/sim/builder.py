@@ -255,7 +255,10 @@ class Simulation:
         offsets = start_offsets or {}
         for model in self.lines:
             for eq in model.equipment:
-                after = offsets.get(model.copy, 0.0) + (power.uniform(0.0, window) if window > 0 else 0.0)
+                jitter = power.uniform(0.0, window) if window > 0 else 0.0
+                if eq.station.archetype == "warehouse":  # its 2.47 of the go-live stock comes before any use of it
+                    jitter = 0.0
+                after = offsets.get(model.copy, 0.0) + jitter
                 eq.power_on_s = after  # powered off until then: no state report either
                 eq.start(after)
         if mes_pushes if mes_pushes is not None else transport is None:
@@ -263,7 +266,8 @@ class Simulation:
             self.mes.push_electrolyte(self.env, fillers, float(offline["electrolyte_batch_s"]))
         self.warmup_s = line.warmup_s if warmup_s is None else warmup_s
         self.snapshot: dict[str, Any] | None = None
-        self.on_opening: Callable[[str, list[str], str | None], None] | None = None
+        self.on_opening: Callable[[str, list[str], str | None], bool] | None = None  # True: the MES took them
+        self.announced: set[str] = set()  # opening WIP the MES was told of (on_opening)
         self.on_opening_electrolyte: Callable[[str, str], None] | None = None
         if self.warmup_s > 0:
             self.env.timeout(self.warmup_s).callbacks.append(lambda _e: self._take_snapshot())
@@ -329,8 +333,10 @@ class Simulation:
         A real MES knows its opening WIP from the plant; a networked run tells the MES it runs against
         (``on_opening``), and the bridge holds the model until the MES has taken it.
         """
-        if self.on_opening is not None:
-            self.on_opening(equipment, [c.code for c in cells], tray)
+        codes = [c.code for c in cells]
+        if self.on_opening is not None and self.on_opening(equipment, codes, tray):
+            # the MES has them from its go-live data load: the warehouse's opening report (2.47) leaves them out
+            self.announced.update(codes)
 
     def opening_electrolyte(self, equipment: str, batch: str) -> None:
         """The electrolyte batch already in a filler's tank at the start (the MES sent it, 3.2, before the run)."""

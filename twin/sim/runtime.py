@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 class Opening(Protocol):
     """The simulation's hooks for the opening WIP of a warm start (see ``Simulation.opening``)."""
 
+    announced: set[str]  # opening WIP the MES was told of: the warehouse's 2.47 leaves it out
+
     def opening(self, equipment: str, cells: list[Unit], tray: str | None) -> None: ...
 
     def opening_electrolyte(self, equipment: str, batch: str) -> None: ...

@@ -33,7 +33,10 @@ class Warehouse(Equipment):
             yield self.env.timeout(period)
 
     def _report_initial(self) -> Proc:
-        units = self.rt.initial_units
+        """At power-on, the work in progress taken over at go-live (2.47, not raw material), but for the cells
+        the MES already had from its opening data (they may be announced first, hosts power on over a window)."""
+        announced = self.rt.sim.announced
+        units = [u for u in self.rt.initial_units if u.code not in announced]
         for start in range(0, len(units), 200):
             rows = [
                 {
