@@ -5,6 +5,7 @@ Line files, PLC I/O maps and SLO files are all checked this way: ``FILE:LINE: st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,15 @@ def find_named(ref: str | Path, found: dict[str, Path], error: type[TwinError], 
         return found[str(ref)]
     names = ", ".join(sorted(found)) or "none"
     raise error(f"no {what} {str(ref)!r}: not a file, and not one of {where} ({names})")
+
+
+def load_schema(candidates: Iterable[Path], missing: TwinError) -> dict[str, Any]:
+    """The first of ``candidates`` that exists (the checkout's folder first, then the installed copy), parsed;
+    ``missing`` is raised when none does (an installation without its data)."""
+    for path in candidates:
+        if path.is_file():
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    raise missing
 
 
 class DataFile:

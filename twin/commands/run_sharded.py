@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twin.commands.run_checks import check_mes_args, close_run
+from twin.commands.run_checks import close_run
 from twin.run.interrupts import INTERRUPTS
 from twin.run.networked import NetConfig
 from twin.run.sharded import prepare_sharded
@@ -26,7 +26,8 @@ def run_sharded_command(
     web: WebAddress | None,
     as_json: bool,
 ) -> None:
-    check_mes_args(config.mes_args)
+    """Run it, say it, report it and exit with its code; ``twin run`` has checked the options (``--mes-arg``
+    included) before."""
     session = prepare_sharded(ref, config, workers=workers, ray_address=ray_address)
     with INTERRUPTS.stopping(session.stop):
         summary = run_sharded_live(session, quiet=as_json, web=web)

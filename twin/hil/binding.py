@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from twin.datafile import load_schema
 from twin.errors import ConfigError, UnknownOperation
 from twin.hil.events import Backoff, InterlockCheck
 from twin.hil.image import IoImage
@@ -54,11 +54,10 @@ class PlcBinding:
 
 
 def _schema() -> dict[str, Any]:
-    for d in map_dirs():
-        path = d / "schema" / "station-plc.schema.yaml"
-        if path.is_file():
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
-    raise ConfigError("lines/plc/schema/station-plc.schema.yaml is missing from this installation")
+    return load_schema(
+        (d / "schema" / "station-plc.schema.yaml" for d in map_dirs()),
+        ConfigError("lines/plc/schema/station-plc.schema.yaml is missing from this installation"),
+    )
 
 
 def parse_binding(raw: dict[str, Any], *, where: str = "plc") -> PlcBinding:

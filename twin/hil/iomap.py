@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from twin.datadirs import search_dirs
-from twin.datafile import DataFile, find_named
+from twin.datafile import DataFile, find_named, load_schema
 from twin.datafile import key_path as located_key
 from twin.errors import ConfigError
 
@@ -195,11 +194,10 @@ def find_io_map(ref: str | Path) -> Path:
 
 
 def _schema() -> dict[str, Any]:
-    for d in map_dirs():
-        candidate = d / "schema" / "io-map.schema.yaml"
-        if candidate.is_file():
-            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
-    raise IoMapError("the I/O map schema lines/plc/schema/io-map.schema.yaml is missing from this installation")
+    return load_schema(
+        (d / "schema" / "io-map.schema.yaml" for d in map_dirs()),
+        IoMapError("the I/O map schema lines/plc/schema/io-map.schema.yaml is missing from this installation"),
+    )
 
 
 def load_io_map(ref: str | Path) -> IoMap:

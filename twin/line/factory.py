@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from twin.datafile import DataFile, find_named
+from twin.datafile import DataFile, find_named, load_schema
 from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.line.linefile import line_dirs, load_line
@@ -88,11 +88,10 @@ def is_factory(ref: str) -> bool:
 
 
 def _schema() -> dict[str, Any]:
-    for d in line_dirs():
-        candidate = d / "schema" / "factory.schema.yaml"
-        if candidate.is_file():
-            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
-    raise FactoryFileError("the factory-file schema lines/schema/factory.schema.yaml is missing from this installation")
+    return load_schema(
+        (d / "schema" / "factory.schema.yaml" for d in line_dirs()),
+        FactoryFileError("the factory-file schema lines/schema/factory.schema.yaml is missing from this installation"),
+    )
 
 
 def _offsets(entry: dict[str, Any], fail: Any, i: int) -> list[float]:

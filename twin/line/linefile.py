@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from twin.datafile import DataFile, find_named
+from twin.datafile import DataFile, find_named, load_schema
 from twin.errors import LineFileError, UnknownOperation
 from twin.line.catalogue import catalogue_dirs, load_catalogue
 from twin.line.linecheck import check_line
@@ -51,11 +50,10 @@ def find_line(ref: str | Path) -> Path:
 
 
 def _schema() -> dict[str, Any]:
-    for d in line_dirs():
-        candidate = d / "schema" / "line.schema.yaml"
-        if candidate.is_file():
-            return yaml.safe_load(candidate.read_text(encoding="utf-8"))
-    raise LineFileError("the line-file schema lines/schema/line.schema.yaml is missing from this installation")
+    return load_schema(
+        (d / "schema" / "line.schema.yaml" for d in line_dirs()),
+        LineFileError("the line-file schema lines/schema/line.schema.yaml is missing from this installation"),
+    )
 
 
 def load_line(ref: str | Path, *, profile: Profile | None = None) -> tuple[Line, Profile]:

@@ -150,9 +150,13 @@ class Plant:
     def route_of(self, equipment: str) -> Route:
         """The route of the line ``equipment`` stands on (the first line's for a code of none, whose calls are
         then refused with that line's codes)."""
+        if len(self.routes) == 1:
+            return self.routes[0]
         found = self._of.get(equipment)
         if found is None:
-            found = next((r for r in self.routes if r.place(equipment) is not None), self.routes[0])
+            found = next((r for r in self.routes if r.place(equipment) is not None), None)
+            if found is None:  # not remembered: a client sending made-up codes must not grow the MES's memory
+                return self.routes[0]
             self._of[equipment] = found
         return found
 

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from jsonschema.exceptions import best_match
 
 from twin.datadirs import search_dirs
-from twin.datafile import DataFile, find_named
+from twin.datafile import DataFile, find_named, load_schema
 from twin.errors import ConfigError, TwinError
 from twin.metrics.hdrarrays import HdrArrays
 from twin.metrics.histograms import InterfaceStats
@@ -189,10 +188,10 @@ def find_slo(ref: str | Path) -> Path:
 
 
 def _schema() -> dict[str, Any]:
-    for d in slo_dirs():
-        if (d / SCHEMA_NAME).is_file():
-            return yaml.safe_load((d / SCHEMA_NAME).read_text(encoding="utf-8"))
-    raise ConfigError(f"the SLO schema lines/slo/{SCHEMA_NAME} is missing from this installation")
+    return load_schema(
+        (d / SCHEMA_NAME for d in slo_dirs()),
+        ConfigError(f"the SLO schema lines/slo/{SCHEMA_NAME} is missing from this installation"),
+    )
 
 
 def load_slo(ref: str | Path) -> Slo:
