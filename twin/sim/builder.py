@@ -258,9 +258,7 @@ class Simulation:
                 jitter = power.uniform(0.0, window) if window > 0 else 0.0
                 if eq.station.archetype == "warehouse":  # its 2.47 of the go-live stock comes before any use of it
                     jitter = 0.0
-                after = offsets.get(model.copy, 0.0) + jitter
-                eq.power_on_s = after  # powered off until then: no state report either
-                eq.start(after)
+                eq.start(offsets.get(model.copy, 0.0) + jitter)
         if mes_pushes if mes_pushes is not None else transport is None:
             fillers = [eq for m in self.lines for eq in m.equipment if eq.station.archetype == "filling"]
             self.mes.push_electrolyte(self.env, fillers, float(offline["electrolyte_batch_s"]))

@@ -158,7 +158,9 @@ class Equipment(Reporting):
 
     # -- life cycle -----------------------------------------------------------------------------
     def start(self, after_s: float = 0.0) -> None:
-        """Power the host on now, or ``after_s`` virtual seconds from now (a plant's hosts do not start in step)."""
+        """Power the host on now, or ``after_s`` virtual seconds from now (a plant's hosts do not start in step);
+        until then it is off and says nothing, not even its state."""
+        self.power_on_s = self.env.now + after_s
         self.env.process(self._power_on(after_s) if after_s > 0 else self.main())
 
     def _power_on(self, after_s: float) -> Proc:
