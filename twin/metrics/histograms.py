@@ -66,6 +66,10 @@ class InterfaceStats:
         }
 
 
+#: The outcomes of an exchange the MES never answered (``outcome``: the pool's error kinds, or none given).
+NO_ANSWER_OUTCOMES = frozenset({"refused", "timeout", "reset", "bad-http", "no answer"})
+
+
 def outcome(ex: Exchange) -> str:
     """The key an exchange is counted under: the business code, or the HTTP status, or the error kind."""
     if ex.status == 200 and ex.code is not None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from hdrh.histogram import HdrHistogram
 
 from twin.metrics.hdrarrays import HdrArrays
-from twin.metrics.histograms import LatencyBook, new_histogram
+from twin.metrics.histograms import NO_ANSWER_OUTCOMES, LatencyBook, new_histogram
 from twin.metrics.runfolder import write_json
 from twin.run.hurt import fault_block, hurt_reasons
 from twin.run.kpimerge import merge_kpis
@@ -45,7 +45,6 @@ class ShardedRunView(Protocol):
     @property
     def backend(self) -> str: ...
 
-NO_ANSWER = ("refused", "timeout", "reset", "bad-http", "no answer")
 
 
 def _shard_results(results: dict[int, Any]) -> dict[int, dict[str, Any]]:
@@ -106,7 +105,7 @@ def merge_shards(run: ShardedRunView, results: dict[int, Any], state: str) -> di
         shards.append(entry)
     totals = book.summary(wall)
     count = totals["total"]["count"]
-    answered = count - sum(v for k, v in totals["total"]["by_code"].items() if k in NO_ANSWER)
+    answered = count - sum(v for k, v in totals["total"]["by_code"].items() if k in NO_ANSWER_OUTCOMES)
     undelivered = {
         "records": sum(s.get("undelivered", {}).get("records", 0) for s in summaries),
         "records_by_operation": _sum_counts(
