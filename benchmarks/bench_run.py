@@ -39,6 +39,8 @@ from typing import Any
 
 import orjson
 
+from twin import aio
+
 ENGINE_FIRST, ENGINE_STEP, ENGINE_TOP = 100.0, 1.5, 20_000.0  # speeds tried: 100, 150, 225... until one fails
 ENGINE_WALL_S = 20.0
 OVERLOAD_FACTOR = 3.0
@@ -77,9 +79,9 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
     from twin.run.networked import NetConfig, prepare
 
     if os.environ.get("TWIN_BENCH_SELFCHECK") == "0":  # what the run's self-check costs (issue 14.5)
-        from twin.run.selfcheck import SelfCheck
+        from twin.run.checker import CheckerProcess
 
-        SelfCheck.for_run = classmethod(lambda cls, *a, **k: None)  # type: ignore[method-assign,assignment]
+        CheckerProcess.for_run = classmethod(lambda cls, *a, **k: None)  # type: ignore[method-assign,assignment]
 
     with tempfile.TemporaryDirectory(prefix="twin-bench-run-") as d:
         config = NetConfig(
@@ -100,7 +102,7 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
             return await run.run()
 
         cpu = time.process_time()
-        summary = asyncio.run(bounded())
+        summary = aio.run(bounded())  # the loop `twin run` runs on (twin.aio)
         cpu = time.process_time() - cpu
         assert run.sim is not None
         delays = run.start_delay

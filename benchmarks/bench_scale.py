@@ -26,13 +26,14 @@ per worker.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from twin import aio
 
 STARTUP_SHARE = 0.25
 
@@ -65,7 +66,7 @@ def one(url: str, workers: int, copies: int, speed: float, duration_s: float, re
                        compare_offline=False, equipment_port=0)  # fmt: skip
     run = prepare_sharded("line-A02", config, workers=workers)
     t0 = time.monotonic()
-    summary = asyncio.run(run.run())
+    summary = aio.run(run.run())
     wall = time.monotonic() - t0
     shards = [json.loads((run.path / "shards" / str(s.index) / "summary.json").read_text()) for s in run.shards]
     summed = sum(s["total"]["count"] for s in shards)

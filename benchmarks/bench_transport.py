@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.nginx_stub import nginx_binary, nginx_stub
+from twin import aio
 from twin.metrics import ExchangeLog, LatencyBook
 from twin.profile import load_profile
 from twin.transport import MesClient
@@ -92,7 +93,7 @@ def main() -> None:
         return
     with nginx_stub() as url, tempfile.TemporaryDirectory() as d:
         work = Path(d)
-        twin, book = asyncio.run(twin_rate(url, SECONDS, work / "exchanges.csv.gz"))
+        twin, book = aio.run(twin_rate(url, SECONDS, work / "exchanges.csv.gz"))
         try:
             locust = locust_rate(url, SECONDS, work)
         except (FileNotFoundError, StopIteration, subprocess.TimeoutExpired) as exc:

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from twin import aio
+
 COST_SPEED = 150.0  # about 2,000 req/s: a pace line-A02 keeps here even with other work on the machine
 COST_WALL_S = 20.0  # wall time of one run
 REPETITIONS = 4
@@ -74,7 +76,7 @@ def one(url: str, speed: float, duration_s: float, web: bool) -> dict[str, Any]:
                            equipment_port=0, connections=64)  # fmt: skip
         run = prepare("line-A02", config)
         cpu0 = _cpu_s()
-        summary = asyncio.run(go(run))
+        summary = aio.run(go(run))
         cpu = _cpu_s() - cpu0
         total = summary["total"]
         answered = total["count"] - sum(v for k, v in total["by_code"].items() if not k.isdigit())

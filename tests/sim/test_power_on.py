@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
+from twin.line.linefile import load_line
 from twin.line.model import Line
 from twin.profile import Profile
 from twin.profile.calls import Answer, Call
@@ -56,3 +57,32 @@ def test_a_window_of_zero_is_the_old_instant_start_and_offline_starts_at_once(mi
     offline = Simulation(mini, mes, keep_calls=True)
     offline.run(5.0)
     assert {c.virtual_s for c in offline.traffic.calls if c.op.operation_id == "OperatorLogin"} == {0.0}
+
+
+def test_the_warehouse_powers_on_first_and_the_copies_warehouses_not_in_one_instant(mes: Profile) -> None:
+    """67 copies' warehouses reporting their stock at virtual 0 were 3,176 calls in one instant (issue 14.4)."""
+    line, _ = load_line("line-A02", profile=mes)
+    transport = Instant()
+    sim = Simulation(line, mes, seed=3, speed=500.0, scale=4, transport=transport)
+    transport.mes = sim.mes  # type: ignore[assignment]
+    window = line.power_on_s
+    for model in sim.lines:
+        at = {eq.station.archetype: eq.power_on_s for eq in model.equipment if eq.station.archetype == "warehouse"}
+        others = [eq.power_on_s for eq in model.equipment if eq.station.archetype != "warehouse"]
+        assert 0.0 <= at["warehouse"] <= window / 20
+        assert all(at["warehouse"] <= t <= window for t in others)
+    warehouses = {eq.power_on_s for m in sim.lines for eq in m.equipment if eq.station.archetype == "warehouse"}
+    assert len(warehouses) == 4
+
+
+def test_a_hosts_first_standby_comes_a_minute_after_it_powered_on(mini: Line, mes: Profile) -> None:
+    """Not a minute after the run began: every host still idle at virtual 60 s reported standby in that instant."""
+    transport = Instant()
+    sim = Simulation(mini, mes, seed=3, speed=500.0, transport=transport, keep_calls=True)
+    transport.mes = sim.mes  # type: ignore[assignment]
+    asyncio.run(sim.arun(150.0))
+    on = {eq.code: eq.power_on_s for eq in sim.equipment}
+    standby = [c for c in sim.traffic.calls if c.op.operation_id == "State" and c.values.get("StateCode") == "3"]
+    assert standby, "some host stood idle long enough to report standby"
+    for call in standby:
+        assert call.virtual_s >= on[call.equipment_code] + 60.0 - 1e-6

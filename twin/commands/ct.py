@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin import aio
 from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
@@ -99,7 +99,7 @@ def serve(
     )
     if sn_file is not None:
         sn_file.write_text("\n".join(fleet.inverters) + "\n", encoding="utf-8")
-    asyncio.run(_serve(fleet, host, port, list(tokens) or [DEFAULT_TOKEN], sn_file, duration_s))
+    aio.run(_serve(fleet, host, port, list(tokens) or [DEFAULT_TOKEN], sn_file, duration_s))
 
 
 async def _serve(
@@ -185,7 +185,7 @@ def check(
     wanted = _serials(sns, sn_file)
     log = ExchangeLog(exchange_log) if exchange_log else None
     try:
-        report = asyncio.run(
+        report = aio.run(
             check_fleet(
                 wanted,
                 url=url,

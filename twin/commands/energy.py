@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin import aio
 from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
@@ -96,7 +96,7 @@ def serve(
         rng=np.random.default_rng(seed),
     )
     platform = Platform(db=db or ":memory:", faults=faults, versions=(reg_version, dic_version), ssl_context=tls)
-    asyncio.run(_serve(platform, host, port, duration_s))
+    aio.run(_serve(platform, host, port, duration_s))
 
 
 async def _serve(platform: Any, host: str, port: int, duration_s: float | None) -> None:
@@ -196,7 +196,7 @@ def upload(
         f"{len(site.points)} data codes: the plant total, {sum(1 for p in site.points if p.count)} stations, "
         f"{sum(1 for p in site.points if p.load_kw)} utilities; uploading to {url}"
     )
-    run = asyncio.run(
+    run = aio.run(
         run_uplink(
             site,
             config,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from twin import aio
 from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError
 
@@ -74,7 +74,7 @@ def serve(
     server = IpcServer(
         push_s=push_s, customer_s=customer_s, insert_timeout_s=insert_timeout_s, hopper=hopper, seed=seed
     )
-    asyncio.run(_serve(server, host, port, duration_s))
+    aio.run(_serve(server, host, port, duration_s))
 
 
 async def _serve(server: Any, host: str, port: int, duration_s: float | None) -> None:
@@ -148,7 +148,7 @@ def drive(
     from twin.ipc.driver import IpcSessionFailed
     from twin.ipc.driver import drive as run_session
 
-    results = asyncio.run(
+    results = aio.run(
         run_session(url, _script(script_path), reply_timeout_s=reply_timeout_s, push_timeout_s=push_timeout_s)
     )
     console = Console(highlight=False, markup=False, width=160)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from twin import aio
 from twin.errors import ConfigError, TwinError
 from twin.transport.embedded import DEFAULT_RESTART_AFTER_S, DIE_WITH_ENV, TOKEN_ENV
 
@@ -210,9 +211,9 @@ def serve(**options: Any) -> None:
     die_with_parent()
     config, outage = build_config(**options)  # every flag is checked here, before anything starts
     if options["crash_after"] is not None:
-        asyncio.run(_supervise(click.get_current_context(), options))
+        aio.run(_supervise(click.get_current_context(), options))
         return
-    asyncio.run(_serve(config, outage, options["admin_token_file"]))
+    aio.run(_serve(config, outage, options["admin_token_file"]))
 
 
 def build_config(

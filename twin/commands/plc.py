@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from twin import aio
 from twin.commands.proxy import split_address
 from twin.commands.stopping import until_stopped
 from twin.errors import ConfigError, TwinError
@@ -91,7 +92,7 @@ def serve(
     scripted station runs cycles with generated barcodes and stops on the interlock, so a host PC can be
     commissioned against it. Host writes (interlock, limits) are printed as they arrive.
     """
-    asyncio.run(_serve(map_ref, host, port, cycle_s, ignore_interlock, duration_s))
+    aio.run(_serve(map_ref, host, port, cycle_s, ignore_interlock, duration_s))
 
 
 async def _serve(
@@ -157,7 +158,7 @@ def watch(map_ref: str, connect: str, timeout_s: float, duration_s: float | None
         async with PlcWatcher(_link(map_ref, connect, timeout_s), on_event=printer):
             await until_stopped(duration_s)
 
-    asyncio.run(main())
+    aio.run(main())
 
 
 @plc.command("interlock")
@@ -177,7 +178,7 @@ def interlock(
     map_ref: str, connect: str, code: int, timeout_s: float | None, wait_running_s: float, keep: bool
 ) -> None:
     """Set a real PLC's interlock bit and time how long it takes to drop its run bit; exit 1 if too slow."""
-    result = asyncio.run(_interlock(_link(map_ref, connect, 2.0), code, timeout_s, wait_running_s, keep))
+    result = aio.run(_interlock(_link(map_ref, connect, 2.0), code, timeout_s, wait_running_s, keep))
     click.echo(result.describe())
     if not result.passed:
         raise InterlockNotObeyed(result.describe())
@@ -239,7 +240,7 @@ def host(
         raise ConfigError(f"--mes must be a URL (http://HOST:PORT) or 'embedded', got {mes_ref!r}")
     host_, port = split_address(connect, "--connect", default_port=0)
     raw = {"connect": "", "map": map_ref, "address": f"{host_}:{port}" if port else host_, "listen": listen}
-    summary = asyncio.run(_host(raw, equipment, mes_ref, report, line_ref, heartbeat_s, duration_s))
+    summary = aio.run(_host(raw, equipment, mes_ref, report, line_ref, heartbeat_s, duration_s))
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from twin import aio
 from twin.errors import ConfigError
 from twin.transport.target import check_mes_url
 
@@ -164,7 +165,7 @@ def proxy(ctx: click.Context, **opts: Any) -> None:
         return
     if not opts["upstream"]:
         raise click.UsageError("--upstream URL (or 'embedded') is required to run the proxy")
-    asyncio.run(_run_proxy(**opts))
+    aio.run(_run_proxy(**opts))
 
 
 async def _run_proxy(**opts: Any) -> None:

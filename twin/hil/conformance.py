@@ -81,8 +81,9 @@ class Conformance:
             ok = rec.status == 200 and op is not None and rec.code in op.success_codes
         return Seen(rec, op, data if isinstance(data, dict) else {}, ok)
 
-    def feed(self, rec: Recorded, *, validate: bool = True) -> list[Violation]:
-        """Run every rule on one exchange; returns the violations it opened (for live reporting).
+    def feed(self, rec: Recorded, *, validate: bool = True, report: bool = True) -> list[Violation]:
+        """Run every rule on one exchange; returns the violations it opened (for live reporting; none are
+        gathered with ``report=False``).
 
         ``validate=False`` only renames the request to canonical field names (the rules read those) without
         checking it against its schema: for requests built from this very profile (``twin.run.selfcheck``)."""
@@ -94,6 +95,10 @@ class Conformance:
         host.exchanges += 1
         host.operations[rec.operation or rec.path] += 1
         seen = self._seen(rec, validate)
+        if not report:
+            for rule in self.rules:
+                rule.feed(seen)
+            return []
         before = [len(r.violations) for r in self.rules]
         for rule in self.rules:
             rule.feed(seen)

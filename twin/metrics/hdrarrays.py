@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from twin.metrics.hdrbatch import counts_of
+
 
 class HdrArrays:
     """One histogram's counts with the value range of each slot, ready for vectorised queries."""
@@ -22,7 +24,7 @@ class HdrArrays:
         self.hist = hist
         self.total = int(hist.get_total_count())
         n = min(hist.counts_len, hist.encoder.payload.counts_len)
-        self.counts = np.ctypeslib.as_array(hist.counts)[:n].astype(np.int64) if n else np.zeros(0, np.int64)
+        self.counts = counts_of(hist)[:n].astype(np.int64) if n else np.zeros(0, np.int64)
         idx = np.arange(n, dtype=np.int64)
         half_mag, half = hist.sub_bucket_half_count_magnitude, hist.sub_bucket_half_count
         bucket = (idx >> half_mag) - 1

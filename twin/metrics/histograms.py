@@ -15,6 +15,7 @@ from hdrh.histogram import HdrHistogram
 
 from twin.metrics.exchange import Exchange
 from twin.metrics.hdrarrays import HdrArrays
+from twin.metrics.hdrbatch import BatchedHistogram
 
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour: anything slower is clamped to it
@@ -24,7 +25,8 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
 def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+    """An empty histogram of the run's range, recording in batches (``twin.metrics.hdrbatch``)."""
+    return BatchedHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
 def _us(seconds: float) -> int:

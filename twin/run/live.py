@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from twin import aio
 from twin.run.interrupts import INTERRUPTS
 from twin.run.networked import NetworkedRun
 from twin.run.web import WebAddress, with_web_view
@@ -130,7 +131,7 @@ def run_live(session: NetworkedRun, *, quiet: bool = False, web: WebAddress | No
     session.on_fault.append(lambda fault: err.print(fault_line(fault)))  # at once, above the live view
 
     main = drive(session, err, lambda live: LiveView(err, live), quiet=quiet)
-    return asyncio.run(with_web_view(main, session, web, err.print))  # --web: the page around the run
+    return aio.run(with_web_view(main, session, web, err.print))  # --web: the page around the run
 
 
 class Runnable(Protocol):

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from twin import aio
 from twin.durations import parse_duration
 from twin.energy.live import EnergyFeed
 from twin.energy.platform import Platform
@@ -46,9 +47,9 @@ from twin.metrics.histograms import new_histogram
 from twin.metrics.runfolder import RunFolder, new_run_dir
 from twin.profile import Profile, load_profile
 from twin.profile.calls import Answer, Call, Transport
+from twin.run.checker import CheckerProcess
 from twin.run.hurt import death_fault, fault_block, hurt_reasons, iso, planned_crashes
 from twin.run.preroll import PreRoll
-from twin.run.selfcheck import SelfCheck
 from twin.sim.builder import Simulation
 from twin.sim.clock import Bridge
 from twin.sim.kpi import compute
@@ -155,7 +156,7 @@ class NetworkedRun:
         self._transport: _InProcessFor | None = None
         self._owed: dict[str, int] | None = None  # records left in the outbox at the end, by operation
         self.target_checked = False  # --mes answered HTTP before the run (prepare checks it outside a loop)
-        self.selfcheck: SelfCheck | None = None
+        self.selfcheck: CheckerProcess | None = None
         self._backlog_seen: tuple[int, float] | None = None  # backlog, wall time it began to grow (pace governor)
         self._measured_since = (time.time(), 0.0)  # epoch wall and bridge pause when the measured window started
         self.preroll = PreRoll(config.preroll_s, config.preroll_speed, config.speed) if config.preroll_s else None
@@ -178,7 +179,8 @@ class NetworkedRun:
             "preroll": {"max_s": c.preroll_s, "speed": c.preroll_speed} if c.preroll_s else None,
             "mes_args": c.mes_args,
             "equipment": self.line.equipment_count() * len(c.copy_numbers()),
-            "exchange_log": "exchanges.csv.gz: gzip members of CSV rows, columns in the header (twin.metrics.log)",
+            "exchange_log": "exchanges.parquet: a folder of Parquet files, one row per exchange (twin.metrics.log)",
+            "event_loop": aio.loop_name(),
         }
 
     # -- the run ---------------------------------------------------------------------------------------
@@ -214,7 +216,11 @@ class NetworkedRun:
                     wall = self.model_wall[1] - self.model_wall[0]
                     self.folder.extra["energy"] = await self.energy.finish(self.sim.env.now, wall)
         finally:
-            self._finish_extra()
+            try:
+                self._finish_extra()
+            finally:
+                if self.selfcheck is not None:
+                    self.selfcheck.close()
             summary = self.folder.finish(state)
         if state in ("finished", "interrupted") and self.config.compare_offline and self.sim is not None:
             summary = self._compare_offline()
@@ -297,10 +303,10 @@ class NetworkedRun:
         gc.freeze()
         self._by_code = {eq.code: eq for eq in self.sim.equipment}
         processes = {eq.code: eq.station.process for eq in self.sim.equipment}
-        self.selfcheck = SelfCheck.for_run(self.profile, processes, self.sim.clock.epoch, self._virtual_of)
+        self.selfcheck = CheckerProcess.for_run(self.profile, processes, self.sim.clock.epoch, self._virtual_of)
         if self.selfcheck is not None and self.link is not None:
             self.link.observe = self.selfcheck.observe
-            self.sim.gateway.idle_work.append(self.selfcheck.drain)  # fed to the rules off the sending path
+            self.sim.gateway.idle_work.append(self.selfcheck.drain)  # a batch goes to the checker when idle
         assert isinstance(self.sim.gateway, Bridge)
         self.sim.gateway.max_in_flight = max(1024, 4 * self.config.connections + 2 * len(self._by_code))
         self.sim.gateway.lag_sources.append(self._backlog_lag)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from twin.metrics.hdrarrays import HdrArrays
+from twin.metrics.hdrbatch import counts_of
 from twin.metrics.histograms import new_histogram
 from twin.report.groups import matches
 
@@ -169,7 +170,7 @@ class Sampler:
             group = self._groups.get(name)
             if group is None:
                 group = self._groups[name] = group_of(name)
-            view = np.ctypeslib.as_array(stats.latency.counts)[: self.pct.slots]
+            view = counts_of(stats.latency)[: self.pct.slots]
             for g in (group, ALL):
                 if g in counts:
                     counts[g] += view

@@ -7,13 +7,10 @@ only on change, earliest alarm only, verification before production, inbound bef
 life-cycle, the token issued at login...), and the summary gives the violations by rule and interface:
 for line-A02 against any MES the expected figure is 0.
 
-Checking costs about a quarter of the CPU of a request (issue 14: 50 of ~220 us per exchange, line-A02 against
-nginx), so it is kept off the sending path: ``observe`` only notes the exchange (its time in the line taken at
-once), and the notes are fed to the rules when the bridge is idle (``drain``, before it sleeps), at every
-summary, or, past ``MAX_PENDING`` notes (a run with no idle moment), a batch at a time as new ones come, so
-memory stays bounded. Every exchange is still fed, in its host's time order; the request is only renamed to
-canonical field names for the rules, not validated against its schema again (the rules never read schema
-issues, and the twin built it from this very profile).
+Checking costs about a quarter of the CPU of a request (issue 14: 20-28 of ~110 us per exchange, line-A02
+against nginx), so it runs in a process of its own (``twin.run.checker``), which feeds this class every exchange,
+in its host's time order; the request is only renamed to canonical field names for the rules, not validated
+against its schema again (the rules never read schema issues, and the twin built it from this very profile).
 
 The rules judge time as the line lives it: an exchange's time is the virtual time its host meant to send it
 (a heartbeat every 10 virtual seconds is one every 10 s here, whatever the speed; how late the twin itself
@@ -24,12 +21,9 @@ from __future__ import annotations
 
 import heapq
 import re
-import time
-from collections import Counter, deque
-from collections.abc import Callable
+from collections import Counter
 from typing import Any
 
-from twin.errors import ConfigError
 from twin.hil.conformance import Conformance
 from twin.hil.journal import HOST_TO_MES, Recorded, digest
 from twin.profile import Operation, Profile
@@ -40,76 +34,34 @@ EXAMPLES_KEPT = 20
 # they are fed, sorted; a re-upload much older than that is fed when it comes, as the MES sees it.
 REORDER_S = 120.0
 _LABEL = re.compile(r"^(\d+\.\d+ \w+)")  # rule messages name the exchange first: "2.3 State ..."
-MAX_PENDING = 20_000  # exchanges noted and not yet fed: past this, observe feeds a batch itself
-BATCH = 16  # fed at a time: about 1 ms of the rules
 
 
 class SelfCheck:
-    """Feed it each exchange as it is answered; ``summary()`` at the end."""
+    """Feed it each exchange (``record``, times on the line's clock); ``summary()`` at the end."""
 
-    def __init__(
-        self,
-        profile: Profile,
-        processes: dict[str, str],
-        line_time: Callable[[float], float],
-        virtual_of: Callable[[float], float],
-    ) -> None:
+    def __init__(self, profile: Profile, processes: dict[str, str]) -> None:
         self.conformance = Conformance(profile, processes=processes)
-        self.line_time = line_time  # virtual seconds of the run -> epoch seconds of the line's clock
-        self.virtual_of = virtual_of  # epoch wall seconds -> virtual seconds of the run
         self._seq = 0
         self._digests: dict[str, str] = {}
         self._waiting: list[tuple[float, int, Recorded]] = []  # (time, seq, exchange), a heap
         self._latest = float("-inf")
-        self._pending: deque[tuple[Operation, dict[str, Any], str, str | None, Any, float, float]] = deque()
-        self.fed_when_idle = 0  # exchanges fed while the bridge was idle (the rest: at summaries or on overflow)
 
-    @classmethod
-    def for_run(
-        cls,
-        profile: Profile,
-        processes: dict[str, str],
-        line_time: Callable[[float], float],
-        virtual_of: Callable[[float], float],
-    ) -> SelfCheck | None:
-        """None when the profile has no behavioural rules (another MES's swagger.json): nothing to hold to."""
-        try:
-            return cls(profile, processes, line_time, virtual_of)
-        except ConfigError:
-            return None
-
-    def observe(self, op: Operation, body: dict[str, Any], equipment: str, token: str | None, reply: Any) -> None:
-        """One exchange the host link made (``reply`` is a ``twin.transport.http.Reply``): noted, fed later."""
-        ex = reply.exchange
-        sent = self.line_time(ex.intended_virtual_s)  # when the host meant to send it: its behaviour, not our pace
-        answered = max(sent, self.line_time(self.virtual_of(ex.answered_wall)))  # when the host had the answer
-        pending = self._pending
-        pending.append((op, body, equipment, token, reply, sent, answered))
-        if len(pending) > MAX_PENDING:
-            self._feed(BATCH)
-
-    def drain(self, until: float | None = None) -> None:
-        """Feed what was noted, until ``until`` (``time.monotonic()``, the loop's clock) or all of it."""
-        pending = self._pending
-        while pending:
-            n = len(pending)
-            self._feed(BATCH)
-            if until is not None:
-                self.fed_when_idle += n - len(pending)
-                if time.monotonic() >= until:
-                    return
-
-    def _feed(self, count: int) -> None:
-        pending = self._pending
-        for _ in range(min(count, len(pending))):
-            self._record(*pending.popleft())
-
-    def _record(
-        self, op: Operation, body: dict[str, Any], equipment: str, token: str | None, reply: Any, sent: float,
+    def record(
+        self,
+        op: Operation,
+        body: dict[str, Any],
+        equipment: str,
+        token: str | None,
+        status: int,
+        code: Any,
+        msg: str,
+        data: Any,
+        error: str,
+        sent: float,
         answered: float,
     ) -> None:
+        """One exchange whose times are already the line's (epoch seconds): held, then fed in time order."""
         self._seq += 1
-        response = {"code": reply.code, "msg": reply.msg, "data": reply.data} if reply.status else None
         self._hold(
             Recorded(
                 self._seq,
@@ -122,12 +74,12 @@ class SelfCheck:
                 sent,
                 sent,
                 answered,
-                reply.status,
-                reply.code if isinstance(reply.code, int) and not isinstance(reply.code, bool) else None,
+                status,
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
                 body,
-                response,
+                {"code": code, "msg": msg, "data": data} if status else None,
                 token=self._digest(token),
-                error=reply.error,
+                error=error,
             )
         )
 
@@ -135,11 +87,10 @@ class SelfCheck:
         heapq.heappush(self._waiting, (rec.received, rec.seq, rec))
         self._latest = max(self._latest, rec.received)
         while self._waiting and self._waiting[0][0] < self._latest - REORDER_S:
-            self.conformance.feed(heapq.heappop(self._waiting)[2], validate=False)
+            self.conformance.feed(heapq.heappop(self._waiting)[2], validate=False, report=False)
 
     def opening(self, equipment: str, cells: list[str], tray: str | None) -> None:
         """The opening WIP of a warm line: inside ``equipment`` before the run (see ``Simulation.opening``)."""
-        self.drain()  # the rules hear of it after what was made before, as it happened
         self.conformance.opening(equipment, cells, tray)
 
     def _digest(self, token: str | None) -> str:
@@ -154,9 +105,8 @@ class SelfCheck:
 
     def summary(self) -> dict[str, Any]:
         """Violations by rule and by interface, with the first few messages; ``hosts_failed`` of ``hosts``."""
-        self.drain()
         while self._waiting:
-            self.conformance.feed(heapq.heappop(self._waiting)[2], validate=False)
+            self.conformance.feed(heapq.heappop(self._waiting)[2], validate=False, report=False)
         self.conformance.finish()
         by_rule: Counter[str] = Counter()
         by_interface: Counter[str] = Counter()
@@ -173,7 +123,6 @@ class SelfCheck:
                         examples.append({"host": host["host"], "rule": rule["id"], "message": v["message"]})
         return {
             "exchanges_checked": self.conformance.exchanges,
-            "fed_when_idle": self.fed_when_idle,
             "violations": sum(by_rule.values()),
             "by_rule": dict(by_rule.most_common()),
             "by_interface": dict(by_interface.most_common()),

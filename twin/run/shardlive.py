@@ -8,7 +8,6 @@ fed by ``twin.run.shardweb`` from the shards' samples.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from twin import aio
 from twin.run.live import LiveView, drive, fault_line, fault_summary, pace_line, status_line
 from twin.run.sharded import ShardedRun
 from twin.run.web import WebAddress
@@ -65,10 +65,10 @@ def run_sharded_live(session: ShardedRun, *, quiet: bool = False, web: WebAddres
 
     main = drive(session, err, view, quiet=quiet)
     if web is None:
-        return asyncio.run(main)
+        return aio.run(main)
     from twin.run.shardweb import with_sharded_web_view
 
-    return asyncio.run(with_sharded_web_view(main, session, web, err.print))
+    return aio.run(with_sharded_web_view(main, session, web, err.print))
 
 
 def _status(st: dict[str, Any], inner: LiveView) -> str:

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from twin import aio
 from twin.errors import ConfigError
 from twin.run.networked import NetConfig
 from twin.run.plan import ShardSpec
@@ -73,7 +74,7 @@ class RayWorkers:
                     include_dashboard=False,
                     logging_level="ERROR",
                     log_to_driver=False,
-                    runtime_env={"env_vars": {"PYTHONPATH": path}} if address is None else None,
+                    runtime_env={"env_vars": {"PYTHONPATH": path, **_loop_env()}} if address is None else None,
                     **({"_node_ip_address": LOCAL_RAY_IP} if address is None else {}),
                 )
             except (ConnectionError, ValueError, RuntimeError) as exc:
@@ -96,3 +97,9 @@ class RayWorkers:
         self.actors = []
         if self.owns_session:
             self.ray.shutdown()
+
+
+def _loop_env() -> dict[str, str]:
+    """Ray's async actors run on uvloop when it is installed, as ``twin run`` does (``twin.aio``); with
+    ``TWIN_LOOP=asyncio`` the shards run on asyncio's loop too."""
+    return {} if aio.loop_factory() is not None else {"RAY_USE_UVLOOP": "0"}

@@ -9,7 +9,6 @@ MES sees K lines. A warm start (the default) fills the chambers, racks and the b
 
 from __future__ import annotations
 
-import asyncio
 import random
 import zlib
 from collections import Counter
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from twin import aio
 from twin.line.dist import Pooled, cycle_dist, pooled
 from twin.line.linecheck import buffer_kinds
 from twin.line.model import Line, Station, copy_code
@@ -33,6 +33,7 @@ from twin.sim.material import Buffer, Ledger, Tray, Unit, count_units
 from twin.sim.mesmodel import ModelTransport, OfflineGateway, OfflineMes, start_of
 
 CHINA = timezone(timedelta(hours=8))
+WAREHOUSE_SHARE = 0.05  # networked, each copy's warehouse powers on in the first twentieth of power_on_s, then its line
 CELL24_BLOCK = 100_000_000  # engraved cell codes (2.55) of copy k are numbered from (k-1) x this
 
 
@@ -254,10 +255,14 @@ class Simulation:
         power = random.Random(seed_for(seed, 4_242))
         offsets = start_offsets or {}
         for model in self.lines:
+            # The warehouse first (its 2.47 of the go-live stock comes before any use of it), at a moment of the
+            # window's first twentieth: the copies' warehouses must not all report their stock in one instant.
+            first = power.uniform(0.0, window * WAREHOUSE_SHARE) if window > 0 else 0.0
             for eq in model.equipment:
-                jitter = power.uniform(0.0, window) if window > 0 else 0.0
-                if eq.station.archetype == "warehouse":  # its 2.47 of the go-live stock comes before any use of it
-                    jitter = 0.0
+                if eq.station.archetype == "warehouse":
+                    jitter = first
+                else:
+                    jitter = power.uniform(first, window) if window > 0 else 0.0
                 eq.start(offsets.get(model.copy, 0.0) + jitter)
         if mes_pushes if mes_pushes is not None else transport is None:
             fillers = [eq for m in self.lines for eq in m.equipment if eq.station.archetype == "filling"]
@@ -309,7 +314,7 @@ class Simulation:
     def run(self, duration_s: float, *, progress: Callable[[float], None] | None = None) -> None:
         """Run for ``duration_s`` virtual seconds: offline as fast as possible, else through the bridge."""
         if isinstance(self.gateway, Bridge):
-            asyncio.run(self.arun(duration_s, progress=progress))
+            aio.run(self.arun(duration_s, progress=progress))
             return
         until = self.env.now + duration_s
         step = max(60.0, duration_s / 200)

@@ -137,7 +137,7 @@ class Reporting:
         if self.moving or self.stop_alarms:
             return
         wait = self.periods["standby_after_s"]
-        quiet_since = max(self.still_since or 0.0, self.normal_since)
+        quiet_since = max(self.still_since or 0.0, self.normal_since, self.power_on_s)  # a host is quiet once on
         left = quiet_since + wait - self.env.now
         if left <= 1e-9:
             self._report("3")

@@ -35,9 +35,11 @@ class Reply:
     ok: bool
     error: str
     exchange: Exchange
+    request: bytes = b""  # the body as sent
+    raw: bytes = b""  # the answer's body as received
 
 
-def _envelope(op: Operation, raw: bytes) -> tuple[Any, str, Any, str]:
+def envelope(op: Operation, raw: bytes) -> tuple[Any, str, Any, str]:
     """code, msg, data, parse error; the body is read in either casing and either documented shape."""
     if not raw:
         return None, "", None, ""
@@ -136,7 +138,7 @@ class MesClient:
         except HttpError as exc:
             error = exc.kind
         answered = time.time()
-        code, msg, payload, parse_error = _envelope(op, raw) if status else (None, "", None, "")
+        code, msg, payload, parse_error = envelope(op, raw) if status else (None, "", None, "")
         error = error or parse_error
         ok = status == 200 and not error and code in op.success_codes
         ex = Exchange(
@@ -154,4 +156,4 @@ class MesClient:
         )
         if self._record is not None:
             self._record(ex, ok)
-        return Reply(status, code, msg, payload, ok, error, ex)
+        return Reply(status, code, msg, payload, ok, error, ex, data, raw)
