@@ -10,7 +10,9 @@ the embedded MES's aiohttp server answers faster on it too. uvloop has no Window
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -38,3 +40,17 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run`` on the twin's loop."""
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         return runner.run(main)
+
+
+def handle_signals(
+    loop: asyncio.AbstractEventLoop, callback: Callable[..., Any], *args: Any, with_signal: bool = False
+) -> list[signal.Signals]:
+    """Run ``callback`` on SIGINT and SIGTERM (with the signal as its last argument if ``with_signal``); returns
+    the signals handled: none off the main thread (asyncio says RuntimeError there, uvloop ValueError) or on
+    Windows."""
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, callback, *args, *((sig,) if with_signal else ()))
+            handled.append(sig)
+    return handled

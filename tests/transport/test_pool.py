@@ -158,3 +158,26 @@ async def test_any_method_and_query_with_the_answer_s_headers_for_a_forwarding_p
         await hot.close()
     finally:
         await runner.cleanup()
+
+
+async def test_each_request_times_out_at_its_own_deadline(server) -> None:
+    """One timer serves the requests in flight: a later request with an earlier deadline still ends on time,
+    and the one after it on its own (the timer is armed again after each sweep)."""
+    url, _ = server
+    pool = HttpPool(url, size=3, timeout_s=5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ended: dict[str, float] = {}
+
+    async def slow(name: str, after_s: float) -> None:
+        with pytest.raises(HttpError) as info:
+            await pool.post("/slow", b"", deadline=started + after_s)
+        assert info.value.kind == "timeout"
+        ended[name] = loop.time() - started
+
+    await asyncio.gather(slow("late", 0.4), slow("early", 0.1), slow("middle", 0.25))
+    assert 0.1 <= ended["early"] < 0.18
+    assert 0.25 <= ended["middle"] < 0.33
+    assert 0.4 <= ended["late"] < 0.48
+    assert await pool.post("/x", b"after") == (200, b"after")
+    await pool.close()

@@ -343,8 +343,7 @@ async def _serve(config: MesConfig, outage: dict[str, Any] | None, token_file: P
         config.faults.outage = parse_outage(outage, loop.time())
     running = await start_mes(config)
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _stopper(stop))
+    aio.handle_signals(loop, _stopper(stop))
     mes = running.mes
     try:
         if token_file is not None:
@@ -452,8 +451,7 @@ async def _supervise(ctx: click.Context, options: dict[str, Any]) -> None:
     os.environ[TOKEN_ENV] = options["admin_token"] or secrets.token_urlsafe(24)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _stopper(stop))
+    aio.handle_signals(loop, _stopper(stop))
     supervisor = EmbeddedMes(
         Path.cwd(), args, host=options["host"], port=options["port"], echo=sys.stdout, token_file=token_file
     )

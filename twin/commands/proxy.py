@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import importlib.util
 import json
-import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,9 +215,7 @@ async def _run_proxy(**opts: Any) -> None:
     click.echo(f"proxy {proxy_.url} -> {target}; section 3 on {proxy_.section3_url}; recording in {record_dir}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    aio.handle_signals(loop, stop.set)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), opts["duration_s"])
     await proxy_.stop()

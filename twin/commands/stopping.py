@@ -13,6 +13,8 @@ import signal
 
 import click
 
+from twin import aio
+
 
 async def until_stopped(duration_s: float | None) -> str:
     """Wait for SIGINT, SIGTERM or ``duration_s``; return which. Without a duration, says how to stop (stderr)."""
@@ -25,11 +27,7 @@ async def until_stopped(duration_s: float | None) -> str:
         why = "Ctrl-C" if sig == signal.SIGINT else sig.name
         stop.set()
 
-    handled = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread, or not Unix
-            loop.add_signal_handler(sig, on, sig)
-            handled.append(sig)
+    handled = aio.handle_signals(loop, on, with_signal=True)
     if duration_s is None:  # said once the signals are handled: from here Ctrl-C stops cleanly
         click.echo("Ctrl-C to stop", err=True)
     try:
