@@ -9,7 +9,8 @@ and drives line-A02 through the real bridge, host link, pool and exchange record
            is *sustained* when, after the start-up, the twin did not saturate (its pace governor never slowed
            virtual time, see ``twin.sim.pace``) and sent 99 % of its calls within 50 ms of their intended time.
            The highest sustained rate of answered requests is compared with Locust (FastHttpUser, one process,
-           and ``--processes 2``, as many requests as it can) on the same payloads.
+           and ``--processes 2``, as many requests as it can) on the same payloads. "CPU us/req" is the twin's
+           process; "checker" the CPU its self-check process (``twin.run.checker``) spent per request beside it.
 * overload: 3x the highest sustained speed: the rate the twin still sends against its sustainable rate (target
            at least 80 %), peak memory (target under 1 GB), and that the run said it saturated.
 * takt:    realtime (1x) with enough copies of the line for about 1,000 req/s: p99 of actual - intended
@@ -101,9 +102,9 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
             asyncio.get_running_loop().call_later(duration_s / speed * 1.5 + 15.0, run.stop)
             return await run.run()
 
-        cpu = time.process_time()
+        cpu, children = time.process_time(), _children_cpu()
         summary = aio.run(bounded())  # the loop `twin run` runs on (twin.aio)
-        cpu = time.process_time() - cpu
+        cpu, children = time.process_time() - cpu, _children_cpu() - children  # children: the self-check process
         assert run.sim is not None
         delays = run.start_delay
         p50, p99, p999 = (float(v) / 1000 for v in HdrArrays(delays).values_at((50, 99, 99.9)))
@@ -121,6 +122,7 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
             "answered": answered,
             "rate": answered / max(1e-9, run.model_wall[1] - run.model_wall[0]),
             "cpu_us_per_request": cpu / max(1, total["count"]) * 1e6,  # the whole process, start to end
+            "checker_cpu_us_per_request": children / max(1, total["count"]) * 1e6,  # its self-check process
             "send_delay_ms": {"p50": p50, "p99": p99, "p99.9": p999},
             "late_starts": total["late_starts"],
             "pace": summary.get("pace", {}),
@@ -129,6 +131,11 @@ def one(url: str, speed: float, duration_s: float, scale: int) -> dict[str, Any]
             "steady": steady,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _steady(log: Path, skip_s: float, duration_s: float) -> dict[str, Any]:
@@ -176,8 +183,8 @@ def _spawn(url: str, speed: float, duration_s: float, scale: int) -> dict[str, A
 
 
 ENGINE_HEAD = ("speed", "req/s", "achieved", "wall/planned", "steady p50", "steady p99", "late")
-ENGINE_HEAD += ("CPU us/req", "RSS MB", "sustained")
-ENGINE_WIDTHS = (7, 8, 9, 13, 11, 11, 8, 11, 7, 10)
+ENGINE_HEAD += ("CPU us/req", "checker", "RSS MB", "sustained")
+ENGINE_WIDTHS = (7, 8, 9, 13, 11, 11, 8, 11, 8, 7, 10)
 
 
 def _engine_row(speed: float, r: dict[str, Any], ok: bool) -> str:
@@ -186,7 +193,7 @@ def _engine_row(speed: float, r: dict[str, Any], ok: bool) -> str:
     cells = (
         f"{speed:>7,.0f} {r['rate']:>8,.0f} {achieved:>9,.0f} {overrun:>13.2f} {st.get('p50_ms', 0):>11.2f} "
         f"{st.get('p99_ms', 0):>11.2f} {r['late_starts']:>8,} {r['cpu_us_per_request']:>11,.0f} "
-        f"{r['max_rss_mb']:>7,.0f} "
+        f"{r.get('checker_cpu_us_per_request', 0):>8,.0f} {r['max_rss_mb']:>7,.0f} "
     )
     said = "yes" if ok else "no (saturated)" if r["pace"].get("saturated_now") else "no"
     return cells + f"{said:>10}"

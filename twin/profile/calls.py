@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
-from twin.profile.model import Operation, Profile
+from twin.profile.model import Operation, Profile, format_epoch
 
 
 @dataclass(slots=True)
@@ -88,15 +87,11 @@ class Call:
         return self.op.operation_id
 
     @property
-    def local_time(self) -> datetime:
-        return datetime.fromtimestamp(self.local_s, UTC)
-
-    @property
     def body(self) -> dict[str, Any]:
         """The request body in the profile's casing, built once on first use."""
         if self._body is None:
             context = {
-                "now": self.local_time,
+                "now": format_epoch(self.local_s),
                 "equipment_code": self.equipment_code,
                 "resource_code": self.resource_code,
             }

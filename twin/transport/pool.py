@@ -145,12 +145,20 @@ class HttpPool:
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = float("inf")
 
-    async def _acquire(self, deadline: float) -> _Connection:
-        while self._idle:
-            conn = self._idle.pop()
+    def _idle_connection(self) -> _Connection | None:
+        """A kept-alive connection free now (the last used: warm), or None; those closed meanwhile are dropped."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
             if not conn.closed:
                 return conn
             self._open -= 1
+        return None
+
+    async def _acquire(self, deadline: float) -> _Connection:
+        conn = self._idle_connection()
+        if conn is not None:
+            return conn
         loop = asyncio.get_running_loop()
         if self._open >= self.size:
             fut: asyncio.Future[_Connection | None] = loop.create_future()
@@ -237,7 +245,9 @@ class HttpPool:
                 body,
             )
         )
-        conn = await self._acquire(deadline)
+        conn = self._idle_connection()
+        if conn is None:
+            conn = await self._acquire(deadline)
         try:
             return await self._exchange(conn, raw, deadline)
         except HttpError as exc:
