@@ -107,3 +107,13 @@ def test_summary_waits_for_a_checker_still_busy(mes: Profile, checker: CheckerPr
         checker.observe(*call(mes, "Heartbeat", "EQ-1", 10.0 * i))
     assert checker.summary()["exchanges_checked"] == 20 * module.BATCH
     assert time.monotonic() - t0 < module.SUMMARY_TIMEOUT_S
+
+
+def test_the_end_of_a_run_says_what_the_self_check_found_and_what_it_could_not() -> None:
+    from twin.run.live import conformance_line
+
+    clean = conformance_line({"violations": 0, "exchanges_checked": 1200})
+    assert clean == "self-check: 0 violations in 1,200 exchanges"
+    said = conformance_line({"violations": 0, "exchanges_checked": 10, "not_checked": 300, "error": "it died"})
+    assert said is not None and "300 NOT CHECKED" in said and "THE SELF-CHECK FAILED: it died" in said
+    assert conformance_line(None) is None

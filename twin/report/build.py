@@ -230,12 +230,16 @@ def _preroll(p: Mapping[str, Any]) -> Any:
 
 
 def _conformance(c: Mapping[str, Any]) -> Any:
-    """The validating proxy's rules over the run's own traffic (``twin.run.selfcheck``)."""
+    """The validating proxy's rules over the run's own traffic (``twin.run.selfcheck``, in ``twin.run.checker``)."""
     view: dict[str, Any] = {
         "exchanges checked": c.get("exchanges_checked", 0),
         "violations": c.get("violations", 0),
         "hosts that broke a rule": f"{c.get('hosts_failed', 0)} of {c.get('hosts', 0)}",
     }
+    if c.get("not_checked"):  # the checker fell behind, or died: a clean count of fewer exchanges is not clean
+        view["exchanges not checked"] = c["not_checked"]
+    if c.get("error"):
+        view["the self-check failed"] = c["error"]
     for key, title in (("by_rule", "violations by rule"), ("by_interface", "violations by interface")):
         if c.get(key):
             view[title] = c[key]

@@ -10,7 +10,7 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from rich.console import Console
@@ -200,6 +200,9 @@ def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
     line = pace_line(summary)
     if line:
         console.print(line)
+    line = conformance_line(summary.get("conformance"))
+    if line:
+        console.print(line)
     link = summary.get("link", {})
     for o in link.get("outages", []):
         console.print(
@@ -227,3 +230,15 @@ def print_live_summary(session: NetworkedRun, summary: dict[str, Any]) -> None:
             f"{cost['good_cells_offline']:,} ({cost['cost_cells']:+,} cells lost to the MES)"
         )
     console.print(f"run folder: {session.path}")
+
+
+def conformance_line(c: Any) -> str | None:
+    """The self-check in one line: its violations, what it could not check, or that it failed."""
+    if not isinstance(c, Mapping) or not c:
+        return None
+    text = f"self-check: {c.get('violations', 0):,} violations in {c.get('exchanges_checked', 0):,} exchanges"
+    if c.get("not_checked"):
+        text += f", {c['not_checked']:,} NOT CHECKED"
+    if c.get("error"):
+        text += f"; THE SELF-CHECK FAILED: {c['error']}"
+    return text
