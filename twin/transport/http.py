@@ -134,7 +134,7 @@ class MesClient:
         sent = time.time()
         status, raw, error = NO_ANSWER, b"", ""
         try:
-            status, raw = await self._pool.post(op.path, data, self._headers(token), deadline=deadline)
+            status, raw, _ = await self._pool.send(b"POST ", op.path, data, self._headers(token), deadline)
         except HttpError as exc:
             error = exc.kind
         answered = time.time()

@@ -217,7 +217,7 @@ class HttpPool:
 
         ``deadline`` (the loop's clock) ends the request however far it got; default: ``timeout_s`` from now.
         """
-        status, answer, _ = await self._send(b"POST ", path, body, headers, deadline)
+        status, answer, _ = await self.send(b"POST ", path, body, headers, deadline)
         return status, answer
 
     async def request(
@@ -226,9 +226,11 @@ class HttpPool:
         """Any method to ``target`` (path and query): (status, body, headers). The answer's headers are
         kept only by a pool made with ``keep_headers`` (the proxy's upstream); its body is passed as sent
         (no decompression)."""
-        return await self._send(method.encode("ascii") + b" ", target, body, headers, deadline)
+        return await self.send(method.encode("ascii") + b" ", target, body, headers, deadline)
 
-    async def _send(self, method: bytes, target: str, body: bytes, headers: bytes, deadline: float | None) -> Answer:
+    async def send(self, method: bytes, target: str, body: bytes, headers: bytes, deadline: float | None) -> Answer:
+        """``method`` (``b"POST "``: the verb and a space) to ``target``; ``post`` and ``request`` in one frame less
+        (the host link's hot path calls this)."""
         loop = asyncio.get_running_loop()
         if deadline is None:
             deadline = loop.time() + self.timeout_s
