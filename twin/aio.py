@@ -1,6 +1,6 @@
 """The event loop every twin command runs on: uvloop's where it is installed, asyncio's otherwise.
 
-The hot path of a run is the loop itself: a socket write, two timers and a few callbacks per request. On
+The hot path of a run is the loop itself: a socket write, a task and a few callbacks per request. On
 uvloop (libuv, the loop uvicorn and many asyncio servers run on) these cost about a tenth less CPU per request
 of ``twin run`` with the whole model than on asyncio's own loop (issue 14, ``benchmarks/bench_run.py``), and
 the embedded MES's aiohttp server answers faster on it too. uvloop has no Windows build: there, and when
