@@ -13,6 +13,12 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent
 
 
+def child_pythonpath() -> str:
+    """``$PYTHONPATH`` for a child interpreter that must import this twin (a checkout not installed, a Ray worker):
+    the package's folder first, then what this process was given."""
+    return os.pathsep.join(p for p in (str(_PACKAGE.parent), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def search_dirs(kind: str) -> list[Path]:
     """The existing folders where files of ``kind`` ("profiles", "lines") are looked up, first wins."""
     dirs = [Path.cwd() / kind]

@@ -95,13 +95,11 @@ class Conformance:
         host.exchanges += 1
         host.operations[rec.operation or rec.path] += 1
         seen = self._seen(rec, validate)
-        if not report:
-            for rule in self.rules:
-                rule.feed(seen)
-            return []
-        before = [len(r.violations) for r in self.rules]
+        before = [len(r.violations) for r in self.rules] if report else None
         for rule in self.rules:
             rule.feed(seen)
+        if before is None:
+            return []
         return [v for rule, n in zip(self.rules, before, strict=True) for v in rule.violations[n:]]
 
     def opening(self, host: str, cells: list[str], tray: str | None = None) -> None:

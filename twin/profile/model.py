@@ -8,6 +8,7 @@ carry (section, Chinese name, trigger, processes, contradictions) are read when 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ def format_time(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds") + "Z"
 
 
-_last_second: list[Any] = [None, ""]  # the whole second last formatted by format_epoch, and its text
+@functools.lru_cache(maxsize=8)
+def _second(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).replace(tzinfo=None).isoformat()
 
 
 def format_epoch(epoch_s: float) -> str:
@@ -41,10 +44,7 @@ def format_epoch(epoch_s: float) -> str:
         whole, us = whole + 1, us - 1_000_000
     elif us < 0:
         whole, us = whole - 1, us + 1_000_000
-    second = int(whole)
-    if second != _last_second[0]:
-        _last_second[:] = [second, datetime.fromtimestamp(second, UTC).replace(tzinfo=None).isoformat()]
-    return f"{_last_second[1]}.{us // 1000:03d}Z"
+    return f"{_second(int(whole))}.{us // 1000:03d}Z"
 
 
 @dataclass(slots=True)

@@ -27,11 +27,11 @@ import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from twin.datadirs import child_pythonpath
 from twin.errors import ConfigError
 from twin.hil.rules import load_behaviour
 from twin.profile import Operation, Profile
@@ -39,7 +39,6 @@ from twin.profile import Operation, Profile
 BATCH = 256  # exchanges per message
 MAX_QUEUED = 200_000  # exchanges handed to the writer and not yet written to the pipe: past this, not checked
 SUMMARY_TIMEOUT_S = 300.0  # the checker finishes what it holds, then answers; a dead one is seen at once
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where ``twin`` is, for a checker started from a checkout
 
 
 class CheckerProcess:
@@ -56,8 +55,7 @@ class CheckerProcess:
         self.virtual_of = virtual_of  # epoch wall seconds -> virtual seconds of the run
         from_parent, to_child = os.pipe()  # (read end, write end)
         from_child, to_parent = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+        env = {**os.environ, "PYTHONPATH": child_pythonpath()}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "twin.run.checker", str(from_parent), str(to_parent)],
             pass_fds=(from_parent, to_parent),
@@ -201,7 +199,7 @@ def serve(read: Connection, write: Connection) -> None:
         elif kind == "exchanges":
             for op_id, request, equipment, token, status, raw, error, sent, answered in payload:
                 op = ops[op_id]
-                body = orjson.loads(request) if request else {}
+                body = orjson.loads(request)
                 code, msg, data, _ = envelope(op, raw) if status else (None, "", None, "")
                 check.record(op, body, equipment, token, status, code, msg, data, error, sent, answered)
         elif kind == "opening":

@@ -7,7 +7,6 @@ every 15 s, so that a long run shows it is alive without flooding a log.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -149,8 +148,7 @@ async def drive(
     if INTERRUPTS.mode == "stop":  # twin run: one handler for the whole command (twin.run.interrupts)
         INTERRUPTS.attach(loop)
     else:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, session.stop)
+        aio.handle_signals(loop, session.stop)
     if quiet:
         return await session.run()
     if err.is_terminal:

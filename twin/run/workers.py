@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from twin import aio
+from twin.datadirs import child_pythonpath
 from twin.errors import ConfigError
 from twin.run.networked import NetConfig
 from twin.run.plan import ShardSpec
@@ -65,8 +66,7 @@ class RayWorkers:
         self.ray = ray = import_ray()
         self.owns_session = not ray.is_initialized()
         if self.owns_session:
-            here = str(Path(__file__).resolve().parents[2])  # the twin package, for workers started from here
-            path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+            path = child_pythonpath()  # the twin package, for workers started from here
             try:
                 ray.init(
                     address=address,

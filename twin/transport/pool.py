@@ -156,9 +156,7 @@ class HttpPool:
         return None
 
     async def _acquire(self, deadline: float) -> _Connection:
-        conn = self._idle_connection()
-        if conn is not None:
-            return conn
+        """A connection when none is idle (``send`` took an idle one itself): a new one, or the next one freed."""
         loop = asyncio.get_running_loop()
         if self._open >= self.size:
             fut: asyncio.Future[_Connection | None] = loop.create_future()
