@@ -181,3 +181,28 @@ async def test_each_request_times_out_at_its_own_deadline(server) -> None:
     assert 0.4 <= ended["late"] < 0.48
     assert await pool.post("/x", b"after") == (200, b"after")
     await pool.close()
+
+
+async def test_calls_waiting_for_a_connection_time_out_each_at_its_own_deadline(server) -> None:
+    """The sweep that times out requests in flight also times out those still waiting for a connection (no timer
+    of their own): each at its deadline, the connection's holder untouched."""
+    url, _ = server
+    pool = HttpPool(url, size=1, timeout_s=5.0)
+    loop = asyncio.get_running_loop()
+    slow = asyncio.ensure_future(pool.post("/slow", b""))  # holds the only connection for 0.5 s
+    await asyncio.sleep(0.05)
+    started = loop.time()
+    ended: dict[str, float] = {}
+
+    async def queued(name: str, after_s: float) -> None:
+        with pytest.raises(HttpError, match="no free connection") as info:
+            await pool.post("/x", b"queued", deadline=started + after_s)
+        assert info.value.kind == "timeout"
+        ended[name] = loop.time() - started
+
+    await asyncio.gather(queued("later", 0.3), queued("sooner", 0.15))
+    assert 0.15 <= ended["sooner"] < 0.25
+    assert 0.3 <= ended["later"] < 0.4
+    assert await slow == (200, b"")
+    assert await pool.post("/x", b"after") == (200, b"after")
+    await pool.close()

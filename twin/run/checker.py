@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from twin import aio
 from twin.datadirs import child_pythonpath
 from twin.errors import ConfigError
 from twin.hil.rules import load_behaviour
@@ -215,4 +216,5 @@ if __name__ == "__main__":
     # checker ends when the run says so, or when its pipe closes (the run is gone, however it ended).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    aio.collect_less()
     serve(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

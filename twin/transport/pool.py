@@ -137,10 +137,11 @@ class HttpPool:
         self._open = 0
         self.opened = 0  # connections opened over the pool's life (keep-alive working: about ``size``)
         self.stale_retries = 0  # requests sent again because a kept-alive connection had died unseen
-        self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
+        self._waiters: deque[tuple[asyncio.Future[_Connection | None], float]] = deque()  # (waiter, deadline)
         self._protocol = _HeaderConnection if keep_headers else _Connection
-        # Connections with a request in flight (an ordered set), and the one timer that times them out: a timer
-        # per request (call_later, then cancel) was a twentieth of the hot path's CPU (issue 14).
+        # Connections with a request in flight (an ordered set), and the one timer that times them out, and the
+        # requests waiting for a connection too: a timer per request (call_later, then cancel) was a twentieth of
+        # the hot path's CPU (issue 14), and past its capacity most requests wait for a connection.
         self._busy: dict[_Connection, None] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._sweep_at = float("inf")
@@ -160,16 +161,15 @@ class HttpPool:
         loop = asyncio.get_running_loop()
         if self._open >= self.size:
             fut: asyncio.Future[_Connection | None] = loop.create_future()
-            self._waiters.append(fut)
-            timer = loop.call_later(max(0.0, deadline - loop.time()), _expire, fut, "no free connection")
+            self._waiters.append((fut, deadline))  # timed out by the sweep, as requests in flight are
+            if deadline < self._sweep_at:
+                self._arm(loop, deadline)
             try:
                 conn = await fut
             except asyncio.CancelledError:
                 if fut.done() and not fut.cancelled() and fut.exception() is None and fut.result() is not None:
                     self._release(fut.result())  # handed a connection just as the caller went away
                 raise
-            finally:
-                timer.cancel()
             if conn is not None:
                 return conn
         return await self._connect(deadline)
@@ -194,7 +194,7 @@ class HttpPool:
 
     def _wake(self, conn: _Connection | None) -> bool:
         while self._waiters:
-            fut = self._waiters.popleft()
+            fut, _ = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(conn)
                 return True
@@ -285,7 +285,8 @@ class HttpPool:
         self._sweep = loop.call_at(at, self._expire_due, loop)
 
     def _expire_due(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Time out every request past its deadline, and sleep until the next deadline."""
+        """Time out every request past its deadline (sent, or waiting for a connection), and sleep until the next
+        deadline."""
         self._sweep, self._sweep_at = None, float("inf")
         now = loop.time()
         nearest = float("inf")
@@ -294,6 +295,13 @@ class HttpPool:
                 conn.expire()
             elif conn.deadline < nearest:
                 nearest = conn.deadline
+        for fut, deadline in self._waiters:  # those done are dropped by ``_wake``
+            if fut.done():
+                continue
+            if deadline <= now:
+                _expire(fut, "no free connection")
+            elif deadline < nearest:
+                nearest = deadline
         if nearest < float("inf"):
             self._arm(loop, nearest)
 
@@ -309,7 +317,7 @@ class HttpPool:
             self._sweep, self._sweep_at = None, float("inf")
         self.close_idle()
         while self._waiters:
-            fut = self._waiters.popleft()
+            fut, _ = self._waiters.popleft()
             if not fut.done():
                 fut.cancel()
         self._open = 0
