@@ -34,6 +34,7 @@ class Script:
         direction: str = "host",
         status: int = 200,
         response: Any = None,
+        answered_after: float = 0.01,
     ) -> Recorded:
         op = self.profile.operation(ref)
         context = {"now": datetime.fromtimestamp(at, UTC), "equipment_code": host, "resource_code": f"R-{host}"}
@@ -53,7 +54,7 @@ class Script:
             "10.0.0.9",
             float(at),
             float(at),
-            at + 0.01,
+            at + answered_after,
             status,
             code if direction == "host" else None,
             body,
@@ -208,8 +209,9 @@ def test_earliest_alarm_only_and_matching_clear(script: Script) -> None:
     ]
 
 
-def _recipe(script: Script, host: str, at: float, code: int = 0) -> None:
-    script.call(host, "2.9", {"ProductCode": "P", "RecipeCode": "R", "Version": "1", "ParamList": []}, at=at, code=code)
+def _recipe(script: Script, host: str, at: float, code: int = 0, answered_after: float = 0.01) -> None:
+    values = {"ProductCode": "P", "RecipeCode": "R", "Version": "1", "ParamList": []}
+    script.call(host, "2.9", values, at=at, code=code, answered_after=answered_after)
 
 
 def _in_out(script: Script, host: str, cell: str, at: float) -> None:
@@ -239,6 +241,23 @@ def test_verification_before_production_and_after_long_stops(script: Script) -> 
     assert result["REFUSED"]["verification"]["status"] == "fail"
     assert "after a stop of 380 s" in messages(result["STALE"]["verification"])[0]
     assert result["OK"]["verification"]["status"] == "pass"
+
+
+def test_a_verification_counts_from_its_answer(script: Script) -> None:
+    """A 2.9 sent while the stop was not yet long (3 min here) but answered OK after it became long verified the
+    host after the long stop: the host had no OK before. Seen on the twin's own aging racks at speed 1,000, whose
+    2.9 was answered 190 virtual seconds after it left."""
+    for host, answered_after in (("SLOW", 240.0), ("SENT-ONLY", 10.0)):
+        script.login(host)
+        _recipe(script, host, 5)
+        _in_out(script, host, f"C-{host}-1", 10)
+        script.call(host, "2.3", {"StateCode": "2", "DownReason": ""}, at=20)
+        _recipe(script, host, 150, answered_after=answered_after)  # the stop becomes long at 200
+        script.call(host, "2.3", {"StateCode": "1", "DownReason": "3"}, at=400)
+        _in_out(script, host, f"C-{host}-2", 410)
+    result = script.run()
+    assert result["SLOW"]["verification"]["status"] == "pass"
+    assert "after a stop of 380 s" in messages(result["SENT-ONLY"]["verification"])[0]
 
 
 def test_an_empty_recipe_list_is_nothing_to_verify(script: Script) -> None:
