@@ -19,11 +19,16 @@ import contextlib
 import gc
 import os
 import signal
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 ENV = "TWIN_LOOP"
+# The loop's clock to the microsecond: asyncio's ``loop.time()`` is ``time.monotonic()``; uvloop's is libuv's, in
+# whole milliseconds. What steps or measures against the loop's clock finer than that (the bridge of a run, the
+# intended send times the exchange log keeps) reads this one (issue 14: up to 1 ms off on uvloop before).
+loop_time = time.monotonic
 YOUNG_COLLECTION_AT = 20_000  # net container allocations between young collections (Python's default: 700)
 
 

@@ -23,7 +23,7 @@ from twin.profile.model import Operation, Profile, format_epoch
 
 @dataclass(slots=True)
 class Answer:
-    """What the MES answered: HTTP status, business code and message, data, and when (wall seconds)."""
+    """What the MES answered: HTTP status, business code and message, data, and when (epoch seconds)."""
 
     status: int
     code: int | None
@@ -76,7 +76,7 @@ class Call:
         self.equipment_code = equipment_code
         self.resource_code = resource_code
         self.virtual_s = virtual_s  # intended send time on the virtual clock
-        self.wall_s = wall_s  # intended send time on the wall clock (loop time); None offline
+        self.wall_s = wall_s  # intended send time on the loop's clock (``twin.aio.loop_time``); None offline
         self.local_s = local_s  # the host's own clock (epoch seconds): LocalTime of the body
         self.token = token  # the Authorization value from 2.1 (already "Bearer ...")
         self.answer: Answer | None = None

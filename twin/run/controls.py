@@ -15,7 +15,6 @@ goes into ``summary.json`` (``controls``) so that the report can mark them on it
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import aiohttp
 import orjson
 import yaml
 
+from twin.aio import loop_time
 from twin.durations import parse_duration
 from twin.errors import ConfigError
 from twin.run.networked import NetworkedRun
@@ -91,8 +91,7 @@ class Controls:
 
     def _now_virtual(self, bridge: Bridge) -> float:
         """The virtual time of this wall instant (the model may be a step behind it): where a change starts."""
-        loop = asyncio.get_running_loop()
-        return max(bridge.clock.virtual_at(loop.time()), bridge.env.now)
+        return max(bridge.clock.virtual_at(loop_time()), bridge.env.now)
 
     async def _speed(self, args: dict[str, Any]) -> dict[str, Any]:
         speed = _number(args.get("speed"), "speed")

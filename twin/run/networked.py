@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from twin import aio
+from twin.aio import loop_time
 from twin.durations import parse_duration
 from twin.energy.live import EnergyFeed
 from twin.energy.platform import Platform
@@ -333,7 +334,7 @@ class NetworkedRun:
     def _virtual_of(self, epoch_wall: float) -> float:
         """The run's virtual time at an epoch wall time (the bridge's clock; loop and epoch clocks aligned now)."""
         assert self.sim is not None
-        return self.sim.clock.virtual_at(asyncio.get_running_loop().time() - (time.time() - epoch_wall))
+        return self.sim.clock.virtual_at(loop_time() - (time.time() - epoch_wall))
 
     def _mes_args(self, registry: Path) -> list[str]:
         line_ref = str(self.line.source) if self.line.source else self.line.name

@@ -21,10 +21,16 @@ from typing import TypeVar
 import simpy
 from simpy.events import NORMAL, PENDING
 
+from twin.aio import loop_time
 from twin.profile.calls import Answer, Call, Transport
 from twin.sim.pace import PaceGovernor
 
 T = TypeVar("T")
+# The bridge sleeps at least this long: timers are no finer (libuv's are whole milliseconds, asyncio's selector
+# rounds up to one). uvloop runs a shorter timer at the next turn of the loop, so a model whose next event was a
+# fraction of a millisecond away woke 100,000 times a wall second for nothing (issue 14: a core's worth of CPU
+# at 8,600 req/s). Events are stepped at most this late, as on asyncio's loop.
+TIMER_RESOLUTION_S = 0.001
 
 
 class Clock:
@@ -183,7 +189,7 @@ class Bridge:
         self._sent = [0.0, 0]  # send delays (actual - intended) summed, and counted, since the last governor tick
         # Other ways the twin falls behind, in wall seconds (a backlog its link cannot drain): the run adds them.
         self.lag_sources: list[Callable[[float], float]] = []
-        # Work that can wait for an idle moment (the run's self-check), given the loop time to stop at.
+        # Work that can wait for an idle moment (the run's self-check), given the time (``loop_time``) to stop at.
         self.idle_work: list[Callable[[float], None]] = []
         self.idle_slice_s = 0.002
         self.max_late_s = 0.0  # worst lateness of a call handed to the transport vs its intended wall time
@@ -210,7 +216,7 @@ class Bridge:
         loop = self._loop
         assert loop is not None, "the bridge is not running"
         call.wall_s = self.clock.wall_at(call.virtual_s)
-        late = loop.time() - call.wall_s
+        late = loop_time() - call.wall_s
         if late > self.max_late_s:
             self.max_late_s = late
         if late > 0.005:
@@ -242,7 +248,7 @@ class Bridge:
             sent[0] += answer.sent_wall - self._epoch_of_loop - call.wall_s
             sent[1] += 1
         assert self._loop is not None
-        delay = max(0.0, self.clock.virtual_at(self._loop.time()) - self.env.now)
+        delay = max(0.0, self.clock.virtual_at(loop_time()) - self.env.now)
         if then_s and answer.ok_for(call.op):
             delay += then_s
         event.arrive(answer, delay)
@@ -257,7 +263,7 @@ class Bridge:
         loop = self._loop
         assert loop is not None, "the bridge is not running"
         done: asyncio.Future[T] = loop.create_future()
-        delay = max(0.0, self.clock.virtual_at(loop.time()) - self.env.now)
+        delay = max(0.0, self.clock.virtual_at(loop_time()) - self.env.now)
 
         def run(_event: simpy.Event) -> None:
             if done.done():
@@ -299,55 +305,55 @@ class Bridge:
 
         ``close=False`` leaves the calls in flight alone: another ``run`` goes on from here (a pre-roll's end).
         """
-        loop = self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         env = self.env
-        self.clock.wall0 = loop.time() - (self.clock.wall_at(env.now) - self.clock.wall0)
+        self.clock.wall0 = loop_time() - (self.clock.wall_at(env.now) - self.clock.wall0)
         self.end_at(until_s)
-        next_progress = loop.time()
+        next_progress = loop_time()
         governor = self.governor
-        governor.reset(loop.time(), env.now, busy_s(), self.held_s)
-        self._epoch_of_loop = time.time() - loop.time()
+        governor.reset(loop_time(), env.now, busy_s(), self.held_s)
+        self._epoch_of_loop = time.time() - loop_time()
         try:
             while not self._stop.processed and not self.stopping:
-                target = min(self.clock.virtual_at(loop.time()), self._until)
+                target = min(self.clock.virtual_at(loop_time()), self._until)
                 stepped = 0
-                yield_at = loop.time() + self.slice_s
+                yield_at = loop_time() + self.slice_s
                 while env.peek() <= target and stepped < self.batch and not self._stop.processed:
                     if (self._barriers and env.peek() > env.now) or self.in_flight >= self.max_in_flight:
                         break
                     env.step()
                     stepped += 1
-                    if not stepped & 63 and loop.time() >= yield_at:
+                    if not stepped & 63 and loop_time() >= yield_at:
                         break  # a time slice, not only an event count: sends of due calls must not wait
                 if self._barriers:  # virtual time stands still until the outside world has taken it all
                     barriers, self._barriers = self._barriers, []
-                    paused = loop.time()
+                    paused = loop_time()
                     await asyncio.gather(*barriers)
-                    self.clock.wall0 += loop.time() - paused
-                    self.paused_s += loop.time() - paused
-                    governor.reset(loop.time(), env.now, busy_s(), self.held_s)
+                    self.clock.wall0 += loop_time() - paused
+                    self.paused_s += loop_time() - paused
+                    governor.reset(loop_time(), env.now, busy_s(), self.held_s)
                     continue
                 if self._stop.processed:
                     break
-                now = loop.time()
+                now = loop_time()
                 if governor.due(now) and governor.tick(now, env.now, self._lag(now), busy_s(), self.held_s):
                     continue  # the clock was re-based or its pace changed: the next step is by the new one
                 if progress is not None and now >= next_progress:
                     progress(env.now)
-                    next_progress = loop.time() + progress_every_s
+                    next_progress = loop_time() + progress_every_s
                 if self.in_flight >= self.max_in_flight:
-                    held = loop.time()
+                    held = loop_time()
                     await self._sleep(0.005)  # an answer wakes it sooner
-                    self.held_s += loop.time() - held
+                    self.held_s += loop_time() - held
                     continue
-                delay = self.clock.wall_at(env.peek()) - loop.time()
+                delay = self.clock.wall_at(env.peek()) - loop_time()
                 if delay > 0.001 and self.idle_work:  # the model has nothing due: a moment for work that waits,
                     # in slices of at most ``idle_slice_s``: the loop must still read answers and send in between
                     for work in self.idle_work:
-                        work(loop.time() + min(delay - 0.0005, self.idle_slice_s))
-                    delay = self.clock.wall_at(env.peek()) - loop.time()
+                        work(loop_time() + min(delay - 0.0005, self.idle_slice_s))
+                    delay = self.clock.wall_at(env.peek()) - loop_time()
                 if delay > 0:
-                    await self._sleep(delay)
+                    await self._sleep(max(delay, TIMER_RESOLUTION_S))
                 else:
                     await asyncio.sleep(0)  # let answers and the transport run between batches
         finally:

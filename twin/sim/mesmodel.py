@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable
@@ -387,11 +388,10 @@ class ModelTransport:
         self.mes = mes
 
     async def exchange(self, call: Call) -> Answer:
-        loop = asyncio.get_running_loop()
-        sent = loop.time()
+        sent = time.time()  # epoch seconds, as the host link's answers say them (the bridge's send-lag reads both)
         await asyncio.sleep(self.mes.delay())
         answer = self.mes.answer(call)
-        return Answer(answer.status, answer.code, answer.msg, answer.data, sent_wall=sent, answered_wall=loop.time())
+        return Answer(answer.status, answer.code, answer.msg, answer.data, sent_wall=sent, answered_wall=time.time())
 
 
 def start_of(text: str) -> datetime:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from twin.aio import loop_time
 from twin.metrics.exchange import NO_ANSWER
 from twin.profile import Operation, Profile
 from twin.profile.calls import Answer, Call
@@ -414,10 +415,10 @@ def _raise_if_cancelled() -> None:
 
 
 def _intended_epoch(call: Call) -> float | None:
-    """The model's intended wall time (the loop's clock) as epoch seconds, as the exchange log keeps it."""
+    """The model's intended wall time (the bridge's clock) as epoch seconds, as the exchange log keeps it."""
     if call.wall_s is None:
         return None
-    return time.time() - (asyncio.get_running_loop().time() - call.wall_s)
+    return time.time() - (loop_time() - call.wall_s)
 
 
 def _answer(reply: Reply) -> Answer:
