@@ -13,7 +13,7 @@ printed: the speed each run achieved (virtual / wall), the ratio of the two rate
 merged totals (summary.json, histograms.json) equal the sum of the shards' own.
 
     python -m benchmarks bench_scale                      # 8 copies at speed 60 for 5 virtual minutes
-    python -m benchmarks.bench_scale --speed 80 --duration 600 --copies 8 --locust
+    python -m benchmarks.bench_scale --speed 300 --duration 6000 --locust   # saturated: the README's figures
 
 ``--locust`` adds Locust with ``--processes 2`` (FastHttpUser, as many requests as it can, the same payloads)
 for the machine-wide comparison of item 5.
