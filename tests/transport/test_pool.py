@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -84,14 +85,19 @@ def test_only_plain_http_is_accepted() -> None:
         HttpPool("https://mes.example")
 
 
+async def _one_connection_held(url: str, timeout_s: float) -> tuple[HttpPool, asyncio.Future[Any], float]:
+    """A pool of one connection, held by a call the server answers in 0.5 s; and the loop time after it left."""
+    pool = HttpPool(url, size=1, timeout_s=timeout_s)
+    slow = asyncio.ensure_future(pool.post("/slow", b""))
+    await asyncio.sleep(0.05)
+    return pool, slow, asyncio.get_running_loop().time()
+
+
 async def test_the_timeout_covers_the_wait_for_a_busy_pool(server) -> None:
     """Every connection held by a slow call: the next call fails at its own timeout, not after theirs."""
     url, _ = server
-    pool = HttpPool(url, size=1, timeout_s=0.6)
+    pool, slow, started = await _one_connection_held(url, 0.6)
     loop = asyncio.get_running_loop()
-    slow = asyncio.ensure_future(pool.post("/slow", b""))  # holds the only connection for 0.5 s
-    await asyncio.sleep(0.05)
-    started = loop.time()
     with pytest.raises(HttpError) as info:
         await pool.post("/x", b"queued", deadline=started + 0.2)
     assert info.value.kind == "timeout"
@@ -187,11 +193,8 @@ async def test_calls_waiting_for_a_connection_time_out_each_at_its_own_deadline(
     """The sweep that times out requests in flight also times out those still waiting for a connection (no timer
     of their own): each at its deadline, the connection's holder untouched."""
     url, _ = server
-    pool = HttpPool(url, size=1, timeout_s=5.0)
+    pool, slow, started = await _one_connection_held(url, 5.0)
     loop = asyncio.get_running_loop()
-    slow = asyncio.ensure_future(pool.post("/slow", b""))  # holds the only connection for 0.5 s
-    await asyncio.sleep(0.05)
-    started = loop.time()
     ended: dict[str, float] = {}
 
     async def queued(name: str, after_s: float) -> None:
