@@ -1,7 +1,8 @@
 """The run's self-check in a process of its own, so checking the traffic never slows sending it.
 
-Feeding every exchange to the proxy's rules (``twin.run.selfcheck``) costs about 20-28 µs of CPU per exchange,
-a quarter of what the twin spends on a request with the whole model (issue 14). In the run's process it was paid
+Feeding every exchange to the proxy's rules (``twin.run.selfcheck``) costs about 13-19 µs of CPU per exchange,
+a fifth of what the twin spends on a request with the whole model (issue 14; 20-28 µs before the rules ran with
+fewer garbage collections). In the run's process it was paid
 in the loop that sends the requests; here the run only notes each exchange as the bytes it already has (the body
 it sent, the answer it read, its two times on the line's clock), about 1 µs, and a writer thread hands batches
 over a pipe to a checker process, which parses them again and feeds the same ``SelfCheck`` in the same order.

@@ -7,7 +7,7 @@ only on change, earliest alarm only, verification before production, inbound bef
 life-cycle, the token issued at login...), and the summary gives the violations by rule and interface:
 for line-A02 against any MES the expected figure is 0.
 
-Checking costs about a quarter of the CPU of a request (issue 14: 20-28 of ~110 us per exchange, line-A02
+Checking costs about a fifth of the CPU of a request (issue 14: 13-19 us of 60-75 per exchange, line-A02
 against nginx), so it runs in a process of its own (``twin.run.checker``), which feeds this class every exchange,
 in its host's time order; the request is only renamed to canonical field names for the rules, not validated
 against its schema again (the rules never read schema issues, and the twin built it from this very profile).
