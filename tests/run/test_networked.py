@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import yaml
 
 from twin.metrics import LatencyBook, read_exchange_log
 from twin.run.networked import NetConfig, NetworkedRun, prepare
+from twin.sim.clock import Bridge
 from twin.transport.hostlink import is_record
 
 NO_ANSWER = ("refused", "timeout", "reset", "bad-http", "no answer")
@@ -54,6 +56,9 @@ async def test_the_run_counts_what_the_mes_counts_and_writes_a_complete_folder(t
     assert summary["state"] == "finished" and run.path.parent.name == "mini"
     # the twin's own traffic keeps the hosts' rules (twin.run.selfcheck), stations the MES has no recipe for too
     assert summary["conformance"]["violations"] == 0, summary["conformance"]["examples"]
+    # it judges an answer at the time the model took it, never after the run's end (calls cut at the end)
+    bridge = run.sim.gateway if run.sim is not None else None
+    assert isinstance(bridge, Bridge) and run._virtual_of(time.time() + 3600.0) == bridge.until_s
     mes = {op: s["requests"] for op, s in summary["mes_counts"]["operations"].items()}
     assert answered(summary) == mes
     assert summary["total"]["count"] > 300 and summary["total"]["failures"] == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from twin.aio import loop_time
 from twin.line.model import Line
 from twin.profile import Profile
 from twin.profile.calls import Answer, Call
@@ -72,6 +73,23 @@ def test_an_overloaded_line_slows_its_pace_and_keeps_its_calls_bounded(mini: Lin
     assert sim.clock.speed_asked_at(sim.env.now) == 50_000.0
     # the model is not left to run after its clock: the lag it had when it saturated was given up
     assert report["lag_given_up_s"] > 0
+
+
+def test_after_a_rebase_an_answer_reaches_the_model_at_its_own_now(mini: Line, mes: Profile) -> None:
+    """Re-basing puts the clock behind a model that was ahead of it: an answer that comes then reaches the model
+    at the model's now, not at the clock's earlier time, and the run's self-check reads the same time
+    (``Bridge.arrival_at``): by the clock's time alone a saturated run's checker saw logins answered before
+    heartbeats the model had stepped without a token (every host of 8 copies of line-A02 flagged)."""
+    sim = overloaded(mini, mes, speed=50_000.0, wall_s=1.0, max_in_flight=64)
+    bridge = sim.gateway
+    assert isinstance(bridge, Bridge)
+    now = loop_time()
+    assert bridge.arrival_at(now) == max(sim.env.now, sim.clock.virtual_at(now))
+    sim.clock.rebase(10.0)  # the clock's now is now far behind the model
+    assert sim.clock.virtual_at(now) < sim.env.now
+    assert bridge.arrival_at(now) == sim.env.now
+    assert bridge.arrival_at(now + 20.0) == sim.clock.virtual_at(now + 20.0) > sim.env.now
+    assert bridge.until_s == 24 * 3600.0  # the end the run was given (answers after it are cut there)
 
 
 def test_a_line_that_keeps_up_is_not_governed(mini: Line, mes: Profile) -> None:

@@ -332,9 +332,13 @@ class NetworkedRun:
         return now - seen[1]
 
     def _virtual_of(self, epoch_wall: float) -> float:
-        """The run's virtual time at an epoch wall time (the bridge's clock; loop and epoch clocks aligned now)."""
-        assert self.sim is not None
-        return self.sim.clock.virtual_at(loop_time() - (time.time() - epoch_wall))
+        """When the model took an answer that came at ``epoch_wall`` (``Bridge.arrival_at``), at most the run's end:
+        the self-check judges each host on the host's own clock. The clock's time alone put the answer to a login
+        before heartbeats the model had already stepped without a token (a saturated run re-bases its clock behind
+        the model), and the answers to calls cut at the end after it: hundreds of false heartbeat violations."""
+        assert self.sim is not None and isinstance(self.sim.gateway, Bridge)
+        bridge = self.sim.gateway
+        return min(bridge.arrival_at(loop_time() - (time.time() - epoch_wall)), bridge.until_s)
 
     def _mes_args(self, registry: Path) -> list[str]:
         line_ref = str(self.line.source) if self.line.source else self.line.name

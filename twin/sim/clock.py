@@ -247,12 +247,21 @@ class Bridge:
             sent = self._sent
             sent[0] += answer.sent_wall - self._epoch_of_loop - call.wall_s
             sent[1] += 1
-        assert self._loop is not None
-        delay = max(0.0, self.clock.virtual_at(loop_time()) - self.env.now)
+        delay = self.arrival_at(loop_time()) - self.env.now
         if then_s and answer.ok_for(call.op):
             delay += then_s
         event.arrive(answer, delay)
         self._wake()
+
+    def arrival_at(self, wall_s: float) -> float:
+        """The virtual time the model takes an answer that came at ``wall_s`` (``loop_time``): the clock's time then,
+        or the model's now if the model is ahead of it (the pace governor re-based the clock behind the model)."""
+        return max(self.env.now, self.clock.virtual_at(wall_s))
+
+    @property
+    def until_s(self) -> float:
+        """The run's end (virtual), as ``end_at`` last set it."""
+        return self._until
 
     def inject(self, action: Callable[[], T]) -> asyncio.Future[T]:
         """Run ``action`` inside the model at the virtual time of now (a call from the MES: 3.1, 3.2).
