@@ -93,6 +93,7 @@ def one(url: str, workers: int, copies: int, speed: float, duration_s: float, re
         "speed_achieved": virtual / model_wall if model_wall else 0.0,
         "wall_s": wall,
         "per_shard": [s["total"]["count"] for s in shards],
+        "violations": (summary.get("conformance") or {}).get("violations"),  # the self-check of every shard's hosts
     }
 
 
@@ -125,6 +126,7 @@ def main() -> None:
         with nginx_stub(canned_answers()) as url, tempfile.TemporaryDirectory(prefix="twin-bench-scale-") as d:
             print(f"{args.copies} copies of line-A02 at speed {args.speed:g} for {args.duration:g} virtual s, nginx")
             head = ("workers", "shards", "req/s", "after start", "speed", "requests", "sum shards", "merged=sum")
+            head += ("violations",)
             print(" ".join(f"{h:>10}" for h in head))
             for workers in (1, 2):
                 r = one(url, workers, args.copies, args.speed, args.duration, Path(d) / str(workers))
@@ -132,7 +134,8 @@ def main() -> None:
                 equal = r["requests"] == r["sum_of_shards"] and r["per_interface_equal"] and r["histograms_equal"]
                 print(
                     f"{r['workers']:>10} {r['shards']:>10} {r['rate']:>10,.0f} {r['rate_after_startup']:>10,.0f} "
-                    f"{r['speed_achieved']:>10.1f} {r['requests']:>10,} {r['sum_of_shards']:>10,} {equal!s:>10}"
+                    f"{r['speed_achieved']:>10.1f} {r['requests']:>10,} {r['sum_of_shards']:>10,} {equal!s:>10} "
+                    f"{r['violations'] if r['violations'] is not None else '-':>10}"
                     + (f"  HURT: {r['hurt']}" if r["hurt"] else "")
                 )
             print(f"ratio 2 workers / 1 worker: {results[1]['rate'] / max(results[0]['rate'], 1e-9):.2f}x")

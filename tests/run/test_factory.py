@@ -16,7 +16,7 @@ from tests.test_run_cli import twin
 from twin.errors import ConfigError
 from twin.line.factory import FactoryFileError, available_factories, is_factory, load_factory
 from twin.metrics import read_exchange_log
-from twin.run.merge import merge_pace
+from twin.run.merge import merge_conformance, merge_pace
 from twin.run.networked import NetConfig
 from twin.run.plan import chunks, plan_shards
 from twin.run.sharded import prepare_sharded
@@ -160,3 +160,24 @@ def test_one_saturated_shard_makes_the_run_s_figures_the_twin_s_limit() -> None:
     assert merged["saturated"] is True and merged["speed_asked"] == 40.0 and merged["speed_achieved"] == 31.5
     assert merged["pace"]["saturated_s"] == 12.5 and merged["pace"]["shards_saturated"] == [1]
     assert merge_pace([kept, kept], 40.0)["saturated"] is False
+
+
+def test_the_shards_self_checks_add_up_and_a_missing_one_is_said() -> None:
+    """Each shard checks its own hosts: the run's self-check adds them up, keeps the first examples in shard
+    order, and says which shard could not be checked (died before its summary) or failed, never a silent 0."""
+    part = {
+        "exchanges_checked": 100,
+        "violations": 2,
+        "by_rule": {"heartbeat-period": 2},
+        "by_interface": {"(heartbeat-period)": 2},
+        "hosts": 10,
+        "hosts_failed": 1,
+        "examples": [{"host": "A02-HP-01", "rule": "heartbeat-period", "message": "late"}],
+        "not_checked": 5,
+    }
+    merged = merge_conformance({0: part, 1: {**part, "error": "the self-check process ended"}, 2: None})
+    assert merged is not None
+    assert (merged["exchanges_checked"], merged["violations"], merged["not_checked"]) == (200, 4, 10)
+    assert merged["by_rule"] == {"heartbeat-period": 4} and len(merged["examples"]) == 2
+    assert merged["error"] == "shard 1: the self-check process ended; no self-check from shard 2"
+    assert merge_conformance({0: None, 1: {}}) is None  # a profile without behavioural rules

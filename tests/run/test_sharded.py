@@ -85,6 +85,11 @@ def assert_merged_is_the_sum(run: ShardedRun, summary: dict[str, Any]) -> None:
         assert stats.latency.get_total_count() == summary["interfaces"][op]["count"]
     rows = list(read_exchange_log(run.path / "shards"))  # every shard's log, read as one
     assert len(rows) == summary["total"]["count"] == summary["exchanges_logged"]
+    # the self-check of every shard's hosts, at the top too (a run never hides a fault in a shard's folder)
+    checked = summary["conformance"]
+    assert checked["exchanges_checked"] == sum(s["conformance"]["exchanges_checked"] for s in shards) > 0
+    assert checked["violations"] == sum(s["conformance"]["violations"] for s in shards) == 0, checked["examples"]
+    assert [e["violations"] for e in summary["shards"]] == [s["conformance"]["violations"] for s in shards]
 
 
 async def test_two_workers_against_the_embedded_mes_add_up_to_what_the_mes_saw(tmp_path: Path) -> None:

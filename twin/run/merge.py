@@ -22,6 +22,7 @@ from twin.metrics.histograms import NO_ANSWER_OUTCOMES, LatencyBook, new_histogr
 from twin.metrics.runfolder import write_json
 from twin.run.hurt import fault_block, hurt_reasons
 from twin.run.kpimerge import merge_kpis
+from twin.run.selfcheck import EXAMPLES_KEPT
 
 if TYPE_CHECKING:
     from twin.run.networked import NetConfig
@@ -44,7 +45,6 @@ class ShardedRunView(Protocol):
 
     @property
     def backend(self) -> str: ...
-
 
 
 def _shard_results(results: dict[int, Any]) -> dict[int, dict[str, Any]]:
@@ -95,6 +95,7 @@ def merge_shards(run: ShardedRunView, results: dict[int, Any], state: str) -> di
             "hurt": summary.get("hurt", []),
             "saturated": bool(summary.get("saturated")),
             "speed_achieved": summary.get("speed_achieved"),
+            "violations": int((summary.get("conformance") or {}).get("violations", 0)),
         }
         if end.get("error"):
             entry["error"] = end["error"]
@@ -156,6 +157,11 @@ def merge_shards(run: ShardedRunView, results: dict[int, Any], state: str) -> di
         "faults_seen": run.faults,
         "hurt": hurt,
     }
+    conformance = merge_conformance(
+        {s.index: summary.get("conformance") for s, summary in zip(run.shards, summaries, strict=True)}
+    )
+    if conformance:
+        out["conformance"] = conformance
     out["faults"] = fault_block(deaths, undelivered, [], hurt)
     if run.dead:
         out["faults"]["shards_died"] = [f for f in run.faults if f.get("kind") == "shard-died"]
@@ -193,6 +199,35 @@ def merged_book(paths: list[Path]) -> LatencyBook:
         if isinstance(encoded, dict):
             book.merge_encoded(encoded)
     return book
+
+
+def merge_conformance(parts: dict[int, Any]) -> dict[str, Any] | None:
+    """The self-checks of the shards as one (each shard checked its own hosts, which no other shard has): counts
+    add, the first examples of each in shard order, and what any shard could not check or why it failed, said
+    with the shard. None when no shard had one (a profile without behavioural rules)."""
+    found = {i: c for i, c in parts.items() if isinstance(c, dict) and c}
+    if not found:
+        return None
+    by_rule: Counter[str] = Counter()
+    by_interface: Counter[str] = Counter()
+    for c in found.values():
+        by_rule.update(c.get("by_rule") or {})
+        by_interface.update(c.get("by_interface") or {})
+    out: dict[str, Any] = {
+        key: sum(int(c.get(key) or 0) for c in found.values())
+        for key in ("exchanges_checked", "violations", "hosts", "hosts_failed", "not_checked")
+    }
+    out["by_rule"] = dict(by_rule.most_common())
+    out["by_interface"] = dict(by_interface.most_common())
+    out["examples"] = [e for c in found.values() for e in c.get("examples") or []][:EXAMPLES_KEPT]
+    out["checked_by"] = "each shard's own self-check process (twin.run.checker)"
+    errors = [f"shard {i}: {c['error']}" for i, c in found.items() if c.get("error")]
+    missing = sorted(set(parts) - set(found))
+    if missing:
+        errors.append(f"no self-check from shard {', '.join(map(str, missing))}")
+    if errors:
+        out["error"] = "; ".join(errors)
+    return out
 
 
 def merge_pace(paces: list[dict[str, Any]], asked: float) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 
 from twin import aio
-from twin.run.live import LiveView, drive, fault_line, fault_summary, pace_line, status_line
+from twin.run.live import LiveView, conformance_line, drive, fault_line, fault_summary, pace_line, status_line
 from twin.run.sharded import ShardedRun
 from twin.run.web import WebAddress
 
@@ -90,7 +90,7 @@ def print_sharded_summary(session: ShardedRun, summary: dict[str, Any]) -> None:
         f"failed, p50 {lat.get('p50', 0):.1f} ms p99 {lat.get('p99', 0):.1f} ms, cells out {run.get('cells_out', 0):,}"
     )
     table = Table(title="shards (each one's folder: shards/<n>/)")
-    for col in ("shard", "worker", "line", "copies", "state", "requests", "per s", "failed", "cells out"):
+    for col in ("shard", "worker", "line", "copies", "state", "requests", "per s", "failed", "cells out", "violations"):
         table.add_column(col, justify="left" if col in ("line", "copies", "state") else "right")
     for s in summary.get("shards", []):
         table.add_row(
@@ -103,12 +103,16 @@ def print_sharded_summary(session: ShardedRun, summary: dict[str, Any]) -> None:
             f"{s['rate_per_s']:,.0f}",
             f"{s['failures']:,}",
             f"{s['cells_out']:,}",
+            f"{s.get('violations', 0):,}",
         )
     console.print(table)
     saturated = pace_line(summary)
     if saturated:
         shards = ", ".join(str(i) for i in summary.get("pace", {}).get("shards_saturated", []))
         console.print(f"{saturated} (shards {shards})")
+    checked = conformance_line(summary.get("conformance"))
+    if checked:
+        console.print(checked)
     for line in fault_summary(summary):
         console.print(line)
     console.print(f"run folder: {session.path}")
