@@ -65,18 +65,13 @@ class Seen:
     op: Operation | None
     data: dict[str, Any]
     ok: bool
+    # Every rule reads these of every exchange (a dozen reads each): attributes, not properties over ``rec``.
+    t: float = field(init=False)
+    host: str = field(init=False)
+    op_id: str = field(init=False)
 
-    @property
-    def t(self) -> float:
-        return self.rec.received
-
-    @property
-    def host(self) -> str:
-        return self.rec.host
-
-    @property
-    def op_id(self) -> str:
-        return self.rec.operation
+    def __post_init__(self) -> None:
+        self.t, self.host, self.op_id = self.rec.received, self.rec.host, self.rec.operation
 
     @property
     def label(self) -> str:
