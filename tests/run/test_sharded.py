@@ -113,6 +113,7 @@ async def test_two_workers_against_the_embedded_mes_add_up_to_what_the_mes_saw(t
     assert data.log_path == run.path / "shards" and data.book.total().count == summary["total"]["count"]
     html = (run.path / "report.html").read_text()
     assert '<h2 id="shards">Shards</h2>' in html and "shards/1" in html  # each shard's totals in the report
+    assert "self-check violations" in html and "The twin's own traffic broke" not in html
     assert summary["line_kpis"]["copies"] == 2 and summary["line_kpis"]["equipment"] == len(registry)
     assert "recorded no line KPIs" not in html  # the line's KPIs: both shards' copies as one line
     stats = (run.path / "stats.csv").read_text().splitlines()

@@ -195,7 +195,8 @@ def _shards(summary: Mapping[str, Any]) -> Any:
     if not isinstance(shards, list) or not shards or not isinstance(sharded, Mapping):
         return None
     out = blocks({"shards": len(shards), "workers": sharded.get("workers"), "backend": sharded.get("backend")})
-    cols = ["shard", "worker", "line", "copies", "state", "requests", "per wall s", "failed", "cells out", "folder"]
+    cols = ["shard", "worker", "line", "copies", "state", "requests", "per wall s", "failed", "cells out"]
+    cols += ["self-check violations", "folder"]
     rows = [_shard_row(s) for s in shards if isinstance(s, Mapping)]
     out.tables.append(Table("", cols, rows, left=5))
     return out
@@ -204,7 +205,7 @@ def _shards(summary: Mapping[str, Any]) -> Any:
 def _shard_row(s: Mapping[str, Any]) -> list[str]:
     copies = ",".join(str(c) for c in s.get("copies", []))
     head = [str(s.get("shard")), str(s.get("worker")), str(s.get("line")), copies, str(s.get("state"))]
-    figures = [fmt(s.get(k)) for k in ("requests", "rate_per_s", "failures", "cells_out")]
+    figures = [fmt(s.get(k)) for k in ("requests", "rate_per_s", "failures", "cells_out", "violations")]
     return [*head, *figures, str(s.get("folder"))]
 
 
