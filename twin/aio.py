@@ -8,7 +8,7 @@ the embedded MES's aiohttp server answers faster on it too. uvloop has no Window
 
 The loop also runs with a larger young generation for the garbage collector (``fewer_collections``): at
 Python's default (a collection every 700 net container allocations) a run of line-A02 against nginx spent a
-tenth of its CPU in about 5,000 collections a minute of the young generations, each walking objects that
+tenth of its CPU in about 270 collections a second of the young generations, each walking objects that
 almost all die by reference counting anyway (issue 14).
 """
 

@@ -91,7 +91,7 @@ class Controls:
 
     def _now_virtual(self, bridge: Bridge) -> float:
         """The virtual time of this wall instant (the model may be a step behind it): where a change starts."""
-        return max(bridge.clock.virtual_at(loop_time()), bridge.env.now)
+        return bridge.arrival_at(loop_time())
 
     async def _speed(self, args: dict[str, Any]) -> dict[str, Any]:
         speed = _number(args.get("speed"), "speed")

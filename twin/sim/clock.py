@@ -254,8 +254,9 @@ class Bridge:
         self._wake()
 
     def arrival_at(self, wall_s: float) -> float:
-        """The virtual time the model takes an answer that came at ``wall_s`` (``loop_time``): the clock's time then,
-        or the model's now if the model is ahead of it (the pace governor re-based the clock behind the model)."""
+        """The virtual time at which the model takes what came at ``wall_s`` (``loop_time``: an answer, a call from
+        the MES, a control): the clock's time then, or the model's now if the model is ahead of it (it stepped a
+        slice ahead, or the pace governor re-based the clock behind it)."""
         return max(self.env.now, self.clock.virtual_at(wall_s))
 
     @property
@@ -272,7 +273,7 @@ class Bridge:
         loop = self._loop
         assert loop is not None, "the bridge is not running"
         done: asyncio.Future[T] = loop.create_future()
-        delay = max(0.0, self.clock.virtual_at(loop_time()) - self.env.now)
+        delay = self.arrival_at(loop_time()) - self.env.now
 
         def run(_event: simpy.Event) -> None:
             if done.done():
@@ -338,8 +339,9 @@ class Bridge:
                     barriers, self._barriers = self._barriers, []
                     paused = loop_time()
                     await asyncio.gather(*barriers)
-                    self.clock.wall0 += loop_time() - paused
-                    self.paused_s += loop_time() - paused
+                    waited = loop_time() - paused
+                    self.clock.wall0 += waited
+                    self.paused_s += waited
                     governor.reset(loop_time(), env.now, busy_s(), self.held_s)
                     continue
                 if self._stop.processed:

@@ -74,6 +74,11 @@ class Seen:
         self.t, self.host, self.op_id = self.rec.received, self.rec.host, self.rec.operation
 
     @property
+    def answered_t(self) -> float:
+        """When the host had the answer (its send time if no answer time was recorded)."""
+        return max(self.t, self.rec.answered or self.t)
+
+    @property
     def label(self) -> str:
         return f"{self.rec.section} {self.rec.operation}".strip() or self.rec.path
 

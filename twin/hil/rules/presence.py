@@ -64,7 +64,7 @@ class HeartbeatPeriod(Rule):
         host = seen.host
         if seen.op_id == self.login and seen.ok:
             # the period runs from the login's answer on (a re-login restarts it): no token, no heartbeat before
-            self.since_login[host] = max(seen.t, seen.rec.answered or seen.t)
+            self.since_login[host] = seen.answered_t
             self.last.pop(host, None)
         if seen.op_id != self.heartbeat:
             return

@@ -41,7 +41,7 @@ class Verification(Rule):
         elif (op == self.recipe and seen.ok) or (op == self.listing and seen.ok and _no_parameter_set(seen)):
             # verified when the OK came back: a 2.9 sent as the stop was not yet long but answered after it
             # became long was verified after it (a slow MES, or a twin past its pace, answers seconds later)
-            self.verified_at[host] = max(seen.t, seen.rec.answered or seen.t)
+            self.verified_at[host] = seen.answered_t
             self.close(host, "unverified")
         elif op == self.state:
             self._state(host, str(seen.data.get(self.field)), seen.t)
